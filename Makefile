@@ -1,0 +1,65 @@
+# A Study of Attention — the commands of DESIGN §4.
+# `make book` and `make test` do all their own set-up on a machine with Python 3.11 and make.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export STUDY_MODELS ?= offline
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+export MPLBACKEND := Agg
+CHAPTERS := $(wildcard chapters/*.md)
+
+.PHONY: setup models book test test-lib test-sync test-chapters test-site execute bench lint clean
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+setup: $(STAMP)
+
+## Train the offline zoo, or reuse the cache (keyed by each recipe's hash).
+models: setup
+	$(BIN)/python -m attention_study.zoo
+
+## The website, from the committed chapter outputs, into _build/html.
+book: setup
+	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
+
+test: setup models test-lib test-sync test-chapters test-site
+
+test-lib:
+	$(BIN)/python -m pytest tests -q
+
+test-sync:
+	$(BIN)/python tests/check_pairs.py $(CHAPTERS)
+
+test-chapters:
+	$(BIN)/python -m pytest --nbval chapters --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -q
+
+test-site: book
+	$(BIN)/python -m pytest tests/site -q
+
+## Re-execute every chapter and refresh its committed outputs.
+execute: setup models
+	@for md in $(CHAPTERS); do \
+	  echo "executing $$md"; \
+	  $(BIN)/jupytext --sync "$$md" >/dev/null && \
+	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=600 "$${md%.md}.ipynb" && \
+	  $(BIN)/jupytext --sync "$$md" >/dev/null || exit 1; \
+	done
+
+bench: setup models
+	$(BIN)/python benchmarks/run.py
+
+lint: setup
+	$(BIN)/ruff check lib tests benchmarks
+
+clean:
+	rm -rf _build
