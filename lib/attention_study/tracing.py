@@ -227,7 +227,9 @@ def _split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
     return x.reshape(tokens, n_heads, width // n_heads).transpose(0, 1)
 
 
-def _encode_text(loaded: LoadedModel, text: str) -> tuple[dict[str, torch.Tensor], list[str], list[tuple[int, int]], torch.Tensor]:
+def _encode_text(
+    loaded: LoadedModel, text: str
+) -> tuple[dict[str, torch.Tensor], list[str], list[tuple[int, int]], torch.Tensor]:
     if not isinstance(text, str):
         raise TypeError(f"{loaded.name} is a text model: give it a str, not {type(text).__name__}")
     if not text.strip():
