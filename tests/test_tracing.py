@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
 
 from attention_study.models import load
 from attention_study.tracing import ADAPTERS, trace
+
+#: Set STUDY_TEST_DEVICE=cuda to run these tests on a GPU (the tiny models; MiniLM stays the same).
+TEST_DEVICE = os.environ.get("STUDY_TEST_DEVICE", "cpu")
 
 TEXT = "Pulling rabbits out of hats is what magicians do."
 
@@ -19,8 +24,9 @@ def _image(loaded):
 
 @pytest.fixture(params=["minilm", "tiny_bert_dir", "tiny_gpt2_dir", "tiny_vit_dir"])
 def loaded(request):
+    """Each family, on the test device (the CPU unless STUDY_TEST_DEVICE says otherwise)."""
     name = request.param
-    return load(name if name == "minilm" else request.getfixturevalue(name))
+    return load(name if name == "minilm" else request.getfixturevalue(name), device=TEST_DEVICE)
 
 
 def _inputs(loaded):
@@ -66,7 +72,7 @@ def test_concatenated_context_vectors_feed_the_output_projection_exactly(loaded)
     for layer, module in enumerate(modules):
         concat = t.contexts[layer].transpose(0, 1).reshape(t.n_tokens, -1)
         with torch.no_grad():
-            projected = module.output(concat)
+            projected = module.output(concat.to(outputs[layer].device)).cpu()
         assert (projected - outputs[layer]).abs().max().item() < 1e-5
 
 
@@ -89,15 +95,15 @@ def test_values_include_the_bias_of_the_value_projection():
 def test_hidden_states_and_logits_match_a_plain_forward(loaded):
     t = trace(loaded, _inputs(loaded))
     if loaded.family == "vit":
-        inputs = {"pixel_values": t.extras["pixel_values"][None]}
+        inputs = {"pixel_values": t.extras["pixel_values"][None].to(TEST_DEVICE)}
     else:
-        inputs = {"input_ids": t.input_ids[None]}
+        inputs = {"input_ids": t.input_ids[None].to(TEST_DEVICE)}
     with torch.no_grad():
         out = loaded.model(**inputs, output_hidden_states=True)
     plain = torch.stack([h[0] for h in out.hidden_states])
-    assert (plain - t.hidden_states).abs().max().item() < 1e-5
+    assert (plain.cpu() - t.hidden_states).abs().max().item() < 1e-5
     if t.logits is not None:
-        assert (out.logits[0] - t.logits).abs().max().item() < 1e-4
+        assert (out.logits[0].cpu() - t.logits).abs().max().item() < 1e-4
 
 
 def test_gpt2_attention_is_causal_in_every_head(tiny_gpt2_dir):
