@@ -13,7 +13,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export MPLBACKEND := Agg
 CHAPTERS := $(wildcard chapters/*.md)
 
-.PHONY: setup models book test test-lib test-sync test-chapters test-site execute bench lint clean
+.PHONY: setup site-assets models book test test-lib test-sync test-chapters test-site execute bench lint clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,14 +27,23 @@ setup: $(STAMP)
 models: setup
 	$(BIN)/python -m attention_study.zoo
 
+## The site's browser assets (MathJax), pinned by site/package-lock.json, into site/node_modules.
+SITE_ASSETS := site/node_modules/.package-lock.json
+$(SITE_ASSETS): site/package.json site/package-lock.json
+	@command -v npm >/dev/null || { echo "npm (Node.js) is needed to install the site's MathJax copy: apt-get install nodejs npm" >&2; exit 1; }
+	npm ci --prefix site --no-audit --no-fund --loglevel=error
+	touch $@
+
+site-assets: $(SITE_ASSETS)
+
 ## The website, from the committed chapter outputs, into _build/html.
-book: setup
+book: setup site-assets
 	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
 
 test: setup models test-lib test-sync test-chapters test-site
 
 test-lib:
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/site
 
 test-sync:
 	$(BIN)/python tests/check_pairs.py $(CHAPTERS)
@@ -42,16 +51,16 @@ test-sync:
 test-chapters:
 	$(BIN)/python -m pytest --nbval chapters --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -q
 
+## Website checks on the built site: assets, links, downloads, and every page in headless Chromium.
 test-site: book
-	$(BIN)/python -m pytest tests/site -q
+	$(BIN)/python -m pytest tests/site -q -p no:cacheprovider
 
 ## Re-execute every chapter and refresh its committed outputs.
 execute: setup models
 	@for md in $(CHAPTERS); do \
 	  echo "executing $$md"; \
 	  $(BIN)/jupytext --sync "$$md" >/dev/null && \
-	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-	    --ExecutePreprocessor.timeout=600 "$${md%.md}.ipynb" && \
+	  $(BIN)/jupyter-execute --inplace --timeout=600 "$${md%.md}.ipynb" && \
 	  $(BIN)/jupytext --sync "$$md" >/dev/null || exit 1; \
 	done
 
