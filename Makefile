@@ -10,7 +10,6 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
-export MPLBACKEND := Agg
 CHAPTERS := $(wildcard chapters/*.md)
 
 .PHONY: setup site-assets models book test test-lib test-sync test-chapters test-site execute bench lint clean

@@ -181,7 +181,6 @@ def _family_of(config: Any) -> tuple[str, str]:
 
 def _load_pretrained(name_or_path: str, source: str) -> LoadedModel:
     """Real ``from_pretrained`` loading: safetensors only, no remote code, eager attention."""
-    import transformers
     from transformers import (
         AutoConfig,
         AutoImageProcessor,
@@ -191,8 +190,6 @@ def _load_pretrained(name_or_path: str, source: str) -> LoadedModel:
         AutoTokenizer,
     )
 
-    transformers.utils.logging.set_verbosity_error()  # no progress bars in chapter outputs
-    transformers.utils.logging.disable_progress_bar()
     try:
         config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=False)
         family, role = _family_of(config)
