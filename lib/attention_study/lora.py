@@ -1,0 +1,108 @@
+"""Low-rank adaptation (LoRA, Hu et al. 2022) of linear maps: ``W -> W + (alpha / r) B A``.
+
+A :class:`LoRALinear` wraps any ``torch.nn.Linear`` — the query/key/value/output maps of this
+library's attention layers or of a Hugging Face module such as ``BertSelfAttention`` — and
+:func:`add_lora` swaps the wrappers in by attribute name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+class LoRALinear(nn.Module):
+    """``y = base(x) + (alpha / r) x Aᵀ Bᵀ`` with ``A``: ``[r, in]``, ``B``: ``[out, r]``.
+
+    As in LoRA, ``B`` starts at zero so the wrapped map is unchanged until trained;
+    :meth:`randomize_` gives ``B`` random values (an adapter "after training") for tests.
+    The base weights are frozen (``requires_grad=False``).
+    """
+
+    def __init__(self, base: nn.Linear, rank: int, alpha: float | None = None) -> None:
+        super().__init__()
+        if not isinstance(base, nn.Linear):
+            raise TypeError(f"LoRA wraps torch.nn.Linear; got {type(base).__name__}")
+        limit = min(base.in_features, base.out_features)
+        if not isinstance(rank, int) or not 1 <= rank <= limit:
+            raise ValueError(
+                f"LoRA rank must be an integer in [1, {limit}] (min of in={base.in_features}, "
+                f"out={base.out_features}); got {rank!r}"
+            )
+        self.base = base
+        for p in self.base.parameters():
+            p.requires_grad_(False)
+        self.rank = rank
+        self.scale = (alpha if alpha is not None else rank) / rank
+        kw = {"dtype": base.weight.dtype, "device": base.weight.device}
+        self.lora_a = nn.Parameter(torch.randn(rank, base.in_features, **kw) / base.in_features**0.5)
+        self.lora_b = nn.Parameter(torch.zeros(base.out_features, rank, **kw))
+
+    @property
+    def in_features(self) -> int:
+        return self.base.in_features
+
+    @property
+    def out_features(self) -> int:
+        return self.base.out_features
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The merged weight ``W + (alpha / r) B A``, ``[out, in]``."""
+        return self.base.weight + self.scale * self.lora_b @ self.lora_a
+
+    @property
+    def bias(self) -> torch.Tensor | None:
+        return self.base.bias
+
+    @torch.no_grad()
+    def randomize_(self, std: float = 0.1, generator: torch.Generator | None = None) -> LoRALinear:
+        """Give ``A`` and ``B`` random normal entries of standard deviation ``std`` (in place)."""
+        for p in (self.lora_a, self.lora_b):
+            p.copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype) * std)
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: ``[..., in]`` -> ``[..., out]``."""
+        return self.base(x) + self.scale * (x @ self.lora_a.T) @ self.lora_b.T
+
+    def extra_repr(self) -> str:
+        return f"rank={self.rank}, scale={self.scale:g}"
+
+
+def add_lora(
+    module: nn.Module,
+    rank: int,
+    targets: Sequence[str] = ("query", "key", "value", "output"),
+    alpha: float | None = None,
+) -> dict[str, LoRALinear]:
+    """Replace every ``nn.Linear`` inside ``module`` whose dotted name is, or ends with, a target.
+
+    Targets are dotted attribute names relative to ``module``: ``("query", "key", "value",
+    "output")`` for this library's layers; for a Hugging Face ``BertAttention`` use
+    ``("self.query", "self.key", "self.value", "output.dense")``. Returns the new wrappers by name.
+    A target that matches no ``nn.Linear`` is a ``ValueError`` listing the linear maps that exist.
+    """
+    linears = {n: m for n, m in module.named_modules() if isinstance(m, nn.Linear) and n}
+    chosen: dict[str, nn.Linear] = {}
+    for t in targets:
+        hits = [n for n in linears if n == t or n.endswith("." + t)]
+        if not hits:
+            raise ValueError(f"no nn.Linear named {t!r}; linear maps here: {sorted(linears)}")
+        chosen.update({n: linears[n] for n in hits})
+    wrapped = {name: LoRALinear(lin, rank, alpha) for name, lin in chosen.items()}  # validate all
+    for name, adapter in wrapped.items():
+        parent_name, _, attr = name.rpartition(".")
+        parent = module.get_submodule(parent_name) if parent_name else module
+        setattr(parent, attr, adapter)
+    return wrapped
+
+
+def randomize_lora_(
+    adapters: dict[str, LoRALinear], std: float = 0.1, generator: torch.Generator | None = None
+) -> None:
+    """Randomise every adapter returned by :func:`add_lora` (stand-in for a trained LoRA)."""
+    for a in adapters.values():
+        a.randomize_(std, generator)

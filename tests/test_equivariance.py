@@ -1,0 +1,226 @@
+"""Equivariance of the reference attention layers, float64, with LoRAs, next to failing controls.
+
+Each claim: max error over >= 10 random group elements <= 1e-10; each control: > 1e-3.
+"""
+
+from functools import partial
+
+import pytest
+import torch
+
+from attention_study.equivariance import (
+    GROUP_ENCODINGS,
+    GroupSelfAttention,
+    LiftingSelfAttention,
+    SelfAttention,
+    calibrate_logits_,
+    cyclic_offsets,
+    encoding_codes,
+    equivariance_error,
+    invariance_error,
+    mean_attention_entropy,
+    satisfies_condition,
+)
+from attention_study.groups import (
+    act_on_grid,
+    act_on_group_signal,
+    act_on_orientation,
+    permute_tokens,
+    point_group,
+    random_grid_elements,
+    random_permutations,
+    random_shifts,
+    shift_grid,
+    shift_sequence,
+)
+from attention_study.lora import add_lora, randomize_lora_
+
+TOL = 1e-10
+CONTROL = 1e-3
+F64 = torch.float64
+
+
+def _with_lora(layer, seed=1):
+    randomize_lora_(add_lora(layer, rank=2), 0.3, torch.Generator().manual_seed(seed))
+    return layer
+
+
+def test_equivariance_error_is_zero_for_an_equivariant_map_and_not_for_another():
+    x = torch.randn(6, 3, dtype=F64)
+    perms = random_permutations(6, 10, torch.Generator().manual_seed(0))
+    assert equivariance_error(torch.tanh, x, perms, permute_tokens, permute_tokens) == 0.0
+    cumsum = lambda t: t.cumsum(0)  # noqa: E731 - order-dependent: not equivariant
+    assert equivariance_error(cumsum, x, perms, permute_tokens, permute_tokens) > CONTROL
+
+
+def test_equivariance_error_needs_elements():
+    with pytest.raises(ValueError, match="at least one"):
+        equivariance_error(torch.tanh, torch.ones(2), [], None, None)
+
+
+def test_permutation_equivariance_without_positions_and_failure_with_absolute():
+    torch.manual_seed(0)
+    x = torch.randn(7, 8, dtype=F64)
+    perms = random_permutations(7, 12, torch.Generator().manual_seed(0))
+    plain = _with_lora(SelfAttention(8, 2))
+    assert equivariance_error(plain, x, perms, permute_tokens, permute_tokens) < TOL
+    absolute = _with_lora(SelfAttention(8, 2, positions="absolute", shape=(7,)))
+    assert equivariance_error(absolute, x, perms, permute_tokens, permute_tokens) > CONTROL
+
+
+@pytest.mark.parametrize("max_distance", [None, 2])
+def test_translation_equivariance_1d_relative_and_failure_with_absolute(max_distance):
+    torch.manual_seed(0)
+    x = torch.randn(9, 8, dtype=F64)
+    shifts = random_shifts((9,), 12, torch.Generator().manual_seed(0))
+    rel = _with_lora(SelfAttention(8, 2, "relative", (9,), max_distance=max_distance))
+    assert equivariance_error(rel, x, shifts, shift_sequence, shift_sequence) < TOL
+    absolute = _with_lora(SelfAttention(8, 2, "absolute", (9,)))
+    assert equivariance_error(absolute, x, shifts, shift_sequence, shift_sequence) > CONTROL
+
+
+def test_translation_equivariance_2d_relative_and_failure_with_absolute():
+    torch.manual_seed(0)
+    x = torch.randn(4, 5, 8, dtype=F64)
+    shifts = random_shifts((4, 5), 12, torch.Generator().manual_seed(0))
+    rel = _with_lora(SelfAttention(8, 2, "relative", (4, 5)))
+    assert equivariance_error(rel, x, shifts, shift_grid, shift_grid) < TOL
+    absolute = _with_lora(SelfAttention(8, 2, "absolute", (4, 5)))
+    assert equivariance_error(absolute, x, shifts, shift_grid, shift_grid) > CONTROL
+
+
+def test_cyclic_offsets_depend_only_on_the_difference():
+    index, count = cyclic_offsets((6,))
+    assert count == 7
+    assert torch.equal(index[0].roll(2), index[2])
+    index, count = cyclic_offsets((6,), max_distance=1)
+    assert count == 3 and int(index.max()) == 2
+
+
+@pytest.mark.parametrize("group", ["p4", "p4m"])
+def test_lifting_self_attention_is_equivariant_and_unrotated_offsets_are_not(group):
+    g = point_group(group)
+    torch.manual_seed(0)
+    x = torch.randn(5, 5, 3, dtype=F64)
+    els = random_grid_elements(g, 5, 10, torch.Generator().manual_seed(0))
+    act_in, act_out = partial(act_on_grid, g), partial(act_on_group_signal, g)
+    lift = _with_lora(LiftingSelfAttention(group, 5, 3, 8, 2, encoding_std=1.0))
+    calibrate_logits_(lift, x)
+    assert equivariance_error(lift, x, els, act_in, act_out) < TOL
+    control = _with_lora(LiftingSelfAttention(group, 5, 3, 8, 2, rotate_offsets=False,
+                                              encoding_std=1.0))
+    calibrate_logits_(control, x)
+    assert equivariance_error(control, x, els, act_in, act_out) > CONTROL
+
+
+EXPECTED_VALID = {
+    "p4": {"paper": False, "proposed": True, "output-relative": True, "pair": True,
+           "conjugated": True, "absolute": False, "none": True},
+    "p4m": {"paper": False, "proposed": True, "output-relative": True, "pair": True,
+            "conjugated": False, "absolute": False, "none": True},
+}
+
+
+@pytest.mark.parametrize("group", ["p4", "p4m"])
+@pytest.mark.parametrize("encoding", ["paper", "proposed", "output-relative", "conjugated"])
+def test_group_self_attention_error_follows_the_condition(group, encoding):
+    g = point_group(group)
+    assert satisfies_condition(g, encoding_codes(g, encoding)[0]) == EXPECTED_VALID[group][encoding]
+    torch.manual_seed(0)
+    x = torch.randn(g.order, 4, 4, 3, dtype=F64)
+    els = random_grid_elements(g, 4, 10, torch.Generator().manual_seed(0))
+    layer = _with_lora(GroupSelfAttention(group, 4, 3, 8, 2, encoding=encoding, encoding_std=1.0))
+    calibrate_logits_(layer, x)
+    act = partial(act_on_group_signal, g)
+    err = equivariance_error(layer, x, els, act, act)
+    if EXPECTED_VALID[group][encoding]:
+        assert err < TOL
+    else:
+        assert err > CONTROL
+
+
+def test_condition_matches_the_expected_table_for_every_encoding():
+    for group, row in EXPECTED_VALID.items():
+        g = point_group(group)
+        assert set(row) == set(GROUP_ENCODINGS)
+        for enc, valid in row.items():
+            assert satisfies_condition(g, encoding_codes(g, enc)[0]) == valid, (group, enc)
+
+
+def test_proposed_encoding_is_blind_to_the_orientation_axis_and_output_relative_is_not():
+    g = point_group("p4")
+    torch.manual_seed(0)
+    x = torch.randn(4, 4, 4, 3, dtype=F64)
+    act = partial(act_on_orientation, g)
+    errs = {}
+    for enc in ("proposed", "output-relative"):
+        layer = _with_lora(GroupSelfAttention("p4", 4, 3, 8, 2, encoding=enc, encoding_std=1.0))
+        calibrate_logits_(layer, x)
+        errs[enc] = invariance_error(layer, x, [1, 2, 3], act)
+    assert errs["proposed"] < TOL
+    assert errs["output-relative"] > CONTROL
+
+
+def test_calibration_sets_logit_std_and_sharpens_attention():
+    torch.manual_seed(0)
+    x = torch.randn(4, 4, 4, 3, dtype=F64)
+    layer = GroupSelfAttention("p4", 4, 3, 8, 2)
+    flat = mean_attention_entropy(layer.logits(x), 2)
+    calibrate_logits_(layer, x, target_std=3.0)
+    assert abs(float(layer.logits(x).detach().std()) - 3.0) < 1e-9
+    assert mean_attention_entropy(layer.logits(x), 2) < flat
+
+
+def test_bad_inputs_are_clear_errors():
+    with pytest.raises(ValueError, match="p4, p4m"):
+        GroupSelfAttention("p3", 4, 3, 8, 2)
+    with pytest.raises(ValueError, match="valid: paper"):
+        GroupSelfAttention("p4", 4, 3, 8, 2, encoding="mine")
+    layer = GroupSelfAttention("p4", 4, 3, 8, 2)
+    with pytest.raises(ValueError, match="expects 3"):
+        layer(torch.zeros(4, 4, 4, 5, dtype=F64))
+    with pytest.raises(ValueError, match="square N x N"):
+        layer(torch.zeros(4, 4, 5, 3, dtype=F64))
+    with pytest.raises(ValueError, match="built for a 4 x 4"):
+        layer(torch.zeros(4, 5, 5, 3, dtype=F64))
+    with pytest.raises(ValueError, match=r"\[4, N, N, C\]"):
+        layer(torch.zeros(8, 4, 4, 3, dtype=F64))
+    lift = LiftingSelfAttention("p4m", 5, 3, 8, 2)
+    with pytest.raises(ValueError, match="square N x N"):
+        lift(torch.zeros(5, 6, 3, dtype=F64))
+    with pytest.raises(ValueError, match="square N x N"):
+        LiftingSelfAttention("p4", 0, 3, 8, 2)
+    with pytest.raises(ValueError, match="multiple of n_heads"):
+        SelfAttention(9, 2)
+    with pytest.raises(ValueError, match="expects 8"):
+        SelfAttention(8, 2)(torch.zeros(5, 7, dtype=F64))
+    with pytest.raises(ValueError, match="valid: none, absolute, relative"):
+        SelfAttention(8, 2, positions="rotary", shape=(5,))
+    with pytest.raises(ValueError, match="needs shape"):
+        SelfAttention(8, 2, positions="relative")
+    with pytest.raises(ValueError, match="built for positions of shape"):
+        SelfAttention(8, 2, "relative", (5,))(torch.zeros(6, 8, dtype=F64))
+
+
+def test_hugging_face_bert_layer_with_lora_is_permutation_equivariant_without_positions():
+    from transformers import BertConfig
+    from transformers.models.bert.modeling_bert import BertLayer
+
+    from attention_study.equivariance import float64_copy, token_function
+
+    torch.manual_seed(0)
+    cfg = BertConfig(hidden_size=16, num_attention_heads=2, intermediate_size=32)
+    cfg._attn_implementation = "eager"
+    original = BertLayer(cfg)
+    layer = float64_copy(original)
+    assert next(original.parameters()).dtype == torch.float32  # the original is left alone
+    randomize_lora_(add_lora(layer.attention, 2, ("self.query", "self.key", "self.value",
+                                                  "output.dense")),
+                    0.3, torch.Generator().manual_seed(1))
+    f = token_function(layer)
+    x = torch.randn(6, 16, dtype=F64)
+    perms = random_permutations(6, 10, torch.Generator().manual_seed(0))
+    assert equivariance_error(f, x, perms, permute_tokens, permute_tokens) < TOL
+    positions = torch.randn(6, 16, dtype=F64)
+    with_positions = lambda h: f(h + positions)  # noqa: E731
+    assert equivariance_error(with_positions, x, perms, permute_tokens, permute_tokens) > CONTROL
