@@ -1,0 +1,293 @@
+"""The autoregressive property of a causal LM, measured: mask, perturbation, Jacobian, generation.
+
+Every function takes a loaded causal model (``load("tiny-gpt2")``, ``load("gpt2")`` or a local
+GPT-2 folder) and token ids ``[token]`` (int64), so the same code runs on any GPT-2-family model.
+
+- :func:`forward_ids`: one eager forward pass: hidden states ``[layer + 1, token, d_model]``,
+  logits ``[token, vocab]``, attentions ``[layer, head, query, key]``.
+- :func:`upper_triangle_max`: the largest attention weight above the diagonal (0.0 under the mask).
+- :func:`perturbation_effect`: max |difference| per position after replacing one token.
+- :func:`jacobian_blocks`: ``[token_out, token_in]`` Frobenius norms of the blocks
+  ∂h_out[t] / ∂e[s] of the final hidden state with respect to the input embeddings.
+- :func:`greedy_steps` and :func:`plot_generation`: greedy decoding with the newest token's attention.
+- :func:`head_taxonomy` and :func:`plot_head_scores`: previous-token, first-token and induction
+  scores of every head (from :mod:`attention_study.heads`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from .heads import first_token_scores, induction_scores, previous_token_scores, repeated_random_tokens
+from .views import display_token
+
+__all__ = [
+    "ForwardResult",
+    "GenerationStep",
+    "encode",
+    "forward_ids",
+    "greedy_steps",
+    "head_taxonomy",
+    "jacobian_blocks",
+    "perturbation_effect",
+    "plot_generation",
+    "plot_head_scores",
+    "repeated_sequence",
+    "upper_triangle_max",
+]
+
+
+@dataclass(frozen=True)
+class ForwardResult:
+    """One forward pass: ``hidden_states`` [layer + 1, token, d_model], ``logits`` [token, vocab],
+    ``attentions`` [layer, head, query, key] (float32)."""
+
+    hidden_states: torch.Tensor
+    logits: torch.Tensor
+    attentions: torch.Tensor
+
+
+def _check_causal(loaded: Any) -> None:
+    if getattr(loaded, "role", None) != "causal":
+        raise ValueError(
+            f"this needs a causal language model (role 'causal'); {getattr(loaded, 'name', loaded)!r}"
+            f" has role {getattr(loaded, 'role', None)!r}"
+        )
+
+
+def _check_ids(loaded: Any, ids: Any, min_tokens: int = 2) -> torch.Tensor:
+    ids = torch.as_tensor(ids)
+    if ids.ndim != 1 or ids.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"ids must be a 1-D integer tensor [token]; got {tuple(ids.shape)} {ids.dtype}")
+    if ids.numel() < min_tokens:
+        raise ValueError(f"need at least {min_tokens} tokens; got {ids.numel()}")
+    vocab = int(loaded.model.config.vocab_size)
+    if int(ids.min()) < 0 or int(ids.max()) >= vocab:
+        raise ValueError(f"token ids must be in 0..{vocab - 1}")
+    limit = int(loaded.model.config.n_positions)
+    if ids.numel() > limit:
+        raise ValueError(f"{ids.numel()} tokens but the model accepts at most {limit}")
+    return ids.long()
+
+
+def encode(loaded: Any, text: str, min_tokens: int = 2) -> torch.Tensor:
+    """Token ids ``[token]`` of ``text`` (no special tokens added); at least ``min_tokens``."""
+    _check_causal(loaded)
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("text is empty: give at least two words")
+    ids = torch.tensor(loaded.tokenizer(text)["input_ids"], dtype=torch.long)
+    if ids.numel() < min_tokens:
+        raise ValueError(
+            f"text {text!r} has {ids.numel()} token(s); this needs at least {min_tokens}"
+        )
+    return _check_ids(loaded, ids, min_tokens)
+
+
+def _eager(model: Any) -> None:
+    if getattr(model.config, "_attn_implementation", "eager") != "eager":
+        model.set_attn_implementation("eager")
+
+
+@torch.no_grad()
+def forward_ids(loaded: Any, ids: Any) -> ForwardResult:
+    """Run the causal model once on ``ids`` ``[token]`` and keep every layer's output."""
+    _check_causal(loaded)
+    ids = _check_ids(loaded, ids, min_tokens=1)
+    model = loaded.model
+    _eager(model)
+    out = model(
+        ids[None],
+        attention_mask=torch.ones_like(ids)[None],
+        output_hidden_states=True,
+        output_attentions=True,
+    )
+    return ForwardResult(
+        hidden_states=torch.stack([h[0] for h in out.hidden_states]).float(),
+        logits=out.logits[0].float(),
+        attentions=torch.stack([a[0] for a in out.attentions]).float(),
+    )
+
+
+def upper_triangle_max(attentions: torch.Tensor) -> float:
+    """Largest weight with key > query over ``[layer, head, query, key]`` (0.0 under a causal mask)."""
+    if attentions.ndim != 4 or attentions.shape[-1] != attentions.shape[-2]:
+        raise ValueError(f"attentions must be [layer, head, query, key]; got {tuple(attentions.shape)}")
+    n = attentions.shape[-1]
+    above = torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1)
+    return float(attentions[..., above].abs().max()) if n > 1 else 0.0
+
+
+def perturbation_effect(
+    loaded: Any, ids: Any, position: int, new_id: int
+) -> dict[str, np.ndarray]:
+    """Replace the token at ``position`` by ``new_id`` and measure what changes.
+
+    Returns:
+        ``hidden``: ``[layer + 1, token]`` max |Δ| of each hidden state (over d_model);
+        ``logits``: ``[token]`` max |Δ| of the logits. Entries before ``position`` are exactly 0.0
+        for a causal model.
+    """
+    ids = _check_ids(loaded, ids)
+    n = ids.numel()
+    if not 0 <= position < n:
+        raise IndexError(f"position {position} is out of range: valid positions are 0..{n - 1}")
+    if int(new_id) == int(ids[position]):
+        raise ValueError(f"new_id {new_id} is the token already at position {position}")
+    changed = ids.clone()
+    changed[position] = int(new_id)
+    changed = _check_ids(loaded, changed)
+    before, after = forward_ids(loaded, ids), forward_ids(loaded, changed)
+    hidden = (after.hidden_states - before.hidden_states).abs().amax(dim=-1)
+    logits = (after.logits - before.logits).abs().amax(dim=-1)
+    return {"hidden": hidden.numpy(), "logits": logits.numpy()}
+
+
+def jacobian_blocks(loaded: Any, ids: Any) -> np.ndarray:
+    """``[token_out, token_in]`` Frobenius norms of ∂h_L[t] / ∂e[s] (float64 numpy).
+
+    ``e`` are the input token embeddings ``[token, d_model]`` (positions are added inside the
+    model) and ``h_L`` the final hidden state. A causal model gives an exactly block
+    lower-triangular Jacobian: every block with ``s > t`` is zero. Keep sequences short: the full
+    Jacobian has ``(token · d_model)²`` entries.
+    """
+    _check_causal(loaded)
+    ids = _check_ids(loaded, ids)
+    model = loaded.model
+    _eager(model)
+    embeddings = model.get_input_embeddings()(ids).detach()
+    mask = torch.ones_like(ids)[None]
+
+    def final_hidden(e: torch.Tensor) -> torch.Tensor:
+        out = model(inputs_embeds=e[None], attention_mask=mask, output_hidden_states=True)
+        return out.hidden_states[-1][0]
+
+    # Hundreds of tiny backward passes: extra intra-op threads only add contention.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        jacobian = torch.autograd.functional.jacobian(final_hidden, embeddings)  # [T, d, T, d]
+    finally:
+        torch.set_num_threads(threads)
+    return jacobian.double().pow(2).sum(dim=(1, 3)).sqrt().numpy()
+
+
+@dataclass(frozen=True)
+class GenerationStep:
+    """One greedy step: the context ``ids`` [token], the chosen ``next_id``, and the newest
+    token's attention ``attention`` [layer, head, key] (query = the last context position)."""
+
+    ids: torch.Tensor
+    next_id: int
+    attention: torch.Tensor
+
+
+def greedy_steps(loaded: Any, prompt_ids: Any, steps: int) -> list[GenerationStep]:
+    """Greedy decoding for ``steps`` tokens, one full forward pass per step (no cache)."""
+    ids = _check_ids(loaded, prompt_ids, min_tokens=1)
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive int; got {steps!r}")
+    limit = int(loaded.model.config.n_positions)
+    if ids.numel() + steps > limit:
+        raise ValueError(f"prompt of {ids.numel()} + {steps} steps exceeds {limit} positions")
+    out = []
+    for _ in range(steps):
+        result = forward_ids(loaded, ids)
+        next_id = int(result.logits[-1].argmax())
+        out.append(GenerationStep(ids, next_id, result.attentions[:, :, -1, :]))
+        ids = torch.cat([ids, torch.tensor([next_id])])
+    return out
+
+
+def plot_generation(
+    loaded: Any, steps: list[GenerationStep], layer: int | None = None
+) -> Figure:
+    """One figure: row k is step k's newest token attending to every earlier position.
+
+    Weights are the mean over heads of ``layer`` (default: the last); positions after the newest
+    token do not exist yet and are left blank. Each row is labelled with its query token, and the
+    token it led to is written at the right.
+    """
+    if not steps:
+        raise ValueError("no generation steps to draw")
+    n_layers = int(steps[0].attention.shape[0])
+    layer = n_layers - 1 if layer is None else layer
+    if not 0 <= layer < n_layers:
+        raise IndexError(f"layer {layer} is out of range: valid layers are 0..{n_layers - 1}")
+    final = torch.cat([steps[-1].ids, torch.tensor([steps[-1].next_id])])
+    width = final.numel() - 1
+    grid = np.full((len(steps), width), np.nan)
+    for k, step in enumerate(steps):
+        row = step.attention[layer].mean(dim=0).numpy()
+        grid[k, : row.size] = row
+    tokens = [display_token(t) for t in loaded.tokenizer.convert_ids_to_tokens(final.tolist())]
+    fig, ax = plt.subplots(figsize=(0.42 * width + 2.6, 0.36 * len(steps) + 1.6))
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(width), tokens[:width], rotation=90, fontsize=8)
+    rows = [tokens[step.ids.numel() - 1] for step in steps]
+    ax.set_yticks(range(len(steps)), rows, fontsize=8)
+    for k, step in enumerate(steps):
+        ax.text(width - 0.3, k, f"→ {tokens[step.ids.numel()]}", va="center", fontsize=8)
+    ax.set_xlabel("key position (context so far)")
+    ax.set_ylabel("newest token (query)")
+    ax.set_title(f"greedy generation, layer {layer}, mean of heads", fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.03, pad=0.12)
+    fig.tight_layout()
+    return fig
+
+
+def repeated_sequence(loaded: Any, length: int, seed: int) -> tuple[torch.Tensor, int]:
+    """``[BOS] + r + r`` for ``length`` random non-special token ids ``r``; returns (ids, period).
+
+    Without a BOS token in the tokenizer, the sequence is ``r + r``.
+    """
+    tokenizer = loaded.tokenizer
+    special = set(tokenizer.all_special_ids)
+    vocab = int(loaded.model.config.vocab_size)
+    body = repeated_random_tokens(length, vocab, seed, exclude=[s for s in special if s < vocab])
+    bos = tokenizer.bos_token_id
+    ids = body if bos is None else torch.cat([torch.tensor([bos]), body])
+    return _check_ids(loaded, ids), length
+
+
+def head_taxonomy(loaded: Any, text_ids: Any, length: int = 20, seed: int = 0) -> dict[str, Any]:
+    """Previous-token and first-token scores on ``text_ids``, induction on a repeated sequence.
+
+    Returns a dict of ``[layer, head]`` float64 tensors ``previous``, ``first``, ``induction``,
+    plus ``repeated_ids`` [token] and ``repeated_attentions`` [layer, head, query, key].
+    """
+    text = forward_ids(loaded, _check_ids(loaded, text_ids))
+    ids, period = repeated_sequence(loaded, length, seed)
+    repeated = forward_ids(loaded, ids)
+    return {
+        "previous": previous_token_scores(text.attentions),
+        "first": first_token_scores(text.attentions),
+        "induction": induction_scores(repeated.attentions, period),
+        "repeated_ids": ids,
+        "repeated_attentions": repeated.attentions,
+    }
+
+
+def plot_head_scores(scores: dict[str, Any]) -> Figure:
+    """The three ``[layer, head]`` score maps side by side (0..1, value written in each cell)."""
+    names = [("previous", "previous-token"), ("induction", "induction"), ("first", "first-token")]
+    n_layers, n_heads = scores["previous"].shape
+    fig, axes = plt.subplots(1, 3, figsize=(3 * (0.5 * n_heads + 1.4), 0.45 * n_layers + 1.4))
+    for ax, (key, title) in zip(axes, names, strict=True):
+        values = scores[key].numpy()
+        ax.imshow(values, cmap="magma", vmin=0.0, vmax=1.0)
+        for (l, h), v in np.ndenumerate(values):
+            ax.text(h, l, f"{v:.2f}", ha="center", va="center", fontsize=6,
+                    color="white" if v < 0.6 else "black")
+        ax.set_xticks(range(n_heads))
+        ax.set_yticks(range(n_layers))
+        ax.set_xlabel("head")
+        ax.set_ylabel("layer")
+        ax.set_title(f"{title} score", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,95 @@
+"""The autoregressive helpers run on any GPT-2-config model loaded from a local folder."""
+
+import itertools
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+
+from attention_study import autoregressive as ar
+from attention_study.models import load
+
+WORDS = "the a cat dog sat ran on under mat rug and then it was big small".split()
+
+
+@pytest.fixture(scope="module")
+def causal(tmp_path_factory):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    vocab = {"<bos>": 0, "<unk>": 1, **{w: i + 2 for i, w in enumerate(WORDS)}}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, bos_token="<bos>", unk_token="<unk>")
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(vocab), n_positions=64, n_embd=32, n_layer=2, n_head=4)
+    folder = tmp_path_factory.mktemp("tiny-random-gpt2")
+    GPT2LMHeadModel(config).eval().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return load(str(folder))
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def test_causal_mask_leaves_the_upper_triangle_exactly_zero(causal):
+    result = ar.forward_ids(causal, ar.encode(causal, "the cat sat on the mat"))
+    assert result.attentions.shape == (2, 4, 6, 6)
+    assert ar.upper_triangle_max(result.attentions) == 0.0
+
+
+def test_changing_token_t_leaves_earlier_positions_exactly_unchanged(causal):
+    ids = ar.encode(causal, "the cat sat on the mat and then it ran")
+    effect = ar.perturbation_effect(causal, ids, position=4, new_id=int(ids[4]) + 1)
+    assert effect["hidden"].shape == (3, 10)
+    assert effect["hidden"][:, :4].max() == 0.0 and effect["logits"][:4].max() == 0.0
+    assert effect["hidden"][1:, 4:].min() > 0 and effect["logits"][4:].min() > 0
+
+
+def test_jacobian_is_block_lower_triangular(causal):
+    blocks = ar.jacobian_blocks(causal, ar.encode(causal, "the cat sat on the mat"))
+    assert blocks.shape == (6, 6)
+    assert np.triu(blocks, k=1).max() == 0.0
+    assert blocks[np.tril_indices(6)].min() > 0.0
+
+
+def test_greedy_steps_and_their_figure(causal):
+    steps = ar.greedy_steps(causal, ar.encode(causal, "the cat sat"), steps=4)
+    assert [s.ids.numel() for s in steps] == [3, 4, 5, 6]
+    assert all(int(s.ids[-1]) == prev.next_id for prev, s in itertools.pairwise(steps))
+    torch.testing.assert_close(steps[0].attention.sum(dim=-1), torch.ones(2, 4))
+    fig = ar.plot_generation(causal, steps)
+    assert fig.axes[0].images[0].get_array().shape == (4, 6)
+
+
+def test_head_taxonomy_scores_every_head(causal):
+    scores = ar.head_taxonomy(causal, ar.encode(causal, "the cat sat on the mat"), length=6)
+    for key in ("previous", "first", "induction"):
+        assert scores[key].shape == (2, 4)
+        assert float(scores[key].min()) >= 0 and float(scores[key].max()) <= 1
+    ids = scores["repeated_ids"]
+    assert int(ids[0]) == 0 and torch.equal(ids[1:7], ids[7:])
+    assert len(ar.plot_head_scores(scores).axes) == 3
+
+
+def test_bad_input_is_refused(causal):
+    with pytest.raises(ValueError, match="empty"):
+        ar.encode(causal, "  ")
+    with pytest.raises(ValueError, match="at least 2"):
+        ar.encode(causal, "cat")
+    ids = ar.encode(causal, "the cat sat")
+    with pytest.raises(IndexError, match="0..2"):
+        ar.perturbation_effect(causal, ids, position=3, new_id=2)
+    with pytest.raises(ValueError, match="already"):
+        ar.perturbation_effect(causal, ids, position=0, new_id=int(ids[0]))
+    with pytest.raises(ValueError, match="token ids must be in"):
+        ar.forward_ids(causal, torch.tensor([0, 999]))
+    with pytest.raises(ValueError, match="causal"):
+        ar.forward_ids(load("minilm"), ids)
