@@ -358,7 +358,8 @@ def _deterministic(seed: int, threads: int) -> Iterator[None]:
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     try:
-        with torch.random.fork_rng(devices=[]):
+        # Training may be triggered from a chapter that has switched gradients off.
+        with torch.random.fork_rng(devices=[]), torch.enable_grad():
             torch.manual_seed(seed)
             yield
     finally:
