@@ -129,8 +129,17 @@ def load(name: str, device: str = "cpu") -> LoadedModel:
     return _load_cached(key, device)
 
 
+def _quiet_transformers() -> None:
+    """No progress bars or info logs: they would print run-dependent text into chapter outputs."""
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
 @functools.cache
 def _load_cached(name: str, device: str) -> LoadedModel:
+    _quiet_transformers()
     if name == MINILM:
         loaded = _load_minilm()
     elif name in ZOO_NAMES:
