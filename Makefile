@@ -39,7 +39,7 @@ site-assets: $(SITE_ASSETS)
 book: setup site-assets
 	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
 
-test: setup models test-lib test-sync test-chapters test-site
+test: setup lint models test-lib test-sync test-chapters test-site
 
 test-lib:
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/site
@@ -67,7 +67,7 @@ bench: setup models
 	$(BIN)/python benchmarks/run.py
 
 lint: setup
-	$(BIN)/ruff check lib tests benchmarks
+	$(BIN)/ruff check lib tests benchmarks chapters
 
 clean:
 	rm -rf _build
