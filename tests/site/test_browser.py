@@ -221,12 +221,30 @@ def problems_in(events: list[dict], origin: str) -> list[str]:
     return found
 
 
+REDIRECT = re.compile(r'<meta http-equiv="Refresh" content="0; url=([^"]+)"', re.IGNORECASE)
+
+
+def redirect_target(page: Path) -> str | None:
+    """The target of a page that only redirects (Jupyter Book writes index.html so), else None."""
+    match = REDIRECT.search(page.read_text(encoding="utf-8", errors="replace")[:2000])
+    return match.group(1) if match else None
+
+
 def site_pages(site_dir: Path) -> list[str]:
+    """Every content page; redirect-only pages are left out (they navigate away while inspected)."""
     pages = [
         p.relative_to(site_dir).as_posix() for p in sorted(site_dir.rglob("*.html"))
         if not p.relative_to(site_dir).as_posix().startswith(("_static/", "_sources/", "downloads/"))
+        and redirect_target(p) is None
     ]
     return pages
+
+
+def test_redirect_pages_point_at_existing_pages(site_dir: Path) -> None:
+    redirects = {p: redirect_target(p) for p in site_dir.glob("*.html") if redirect_target(p)}
+    assert redirects, "expected the index.html redirect that Jupyter Book writes"
+    for page, target in redirects.items():
+        assert (page.parent / target).is_file(), f"{page.name} redirects to missing {target}"
 
 
 def visit(browser: DevTools, url: str) -> tuple[dict, list[dict]]:
