@@ -72,7 +72,7 @@ def test_concatenated_context_vectors_feed_the_output_projection_exactly(loaded)
     for layer, module in enumerate(modules):
         concat = t.contexts[layer].transpose(0, 1).reshape(t.n_tokens, -1)
         with torch.no_grad():
-            projected = module.output(concat.to(outputs[layer].device)).cpu()
+            projected = module.output(concat.to(outputs[layer].device))
         assert (projected - outputs[layer]).abs().max().item() < 1e-5
 
 
