@@ -105,6 +105,11 @@ def test_unknown_name_and_wrong_recipe_are_rejected():
         zoo.load_trained("tiny-gpt2", recipe=SHORT_VIT)
     with pytest.raises(ValueError, match="n_embd"):
         zoo.CausalRecipe(n_embd=30, n_head=4)
+    with pytest.raises(ValueError, match="n_inner"):
+        zoo.CausalRecipe(n_inner=0)
+    for bad in (0.0, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="qk_init_std"):
+            zoo.CausalRecipe(qk_init_std=bad)
     with pytest.raises(ValueError, match="patch_size"):
         zoo.VisionRecipe(patch_size=3)
 
@@ -146,14 +151,7 @@ def test_causal_model_perplexity_is_far_below_the_unigram_baseline():
     assert metrics["heldout_perplexity"] < 0.1 * metrics["unigram_perplexity"]
 
 
-HEADS_NOT_FORMED = (
-    "open problem: the 5-minute CPU recipe has not yet formed sharp previous-token or induction "
-    "heads (best scores about 0.24 and 0.04); see chapters/appendix_models.md"
-)
-
-
 @pytest.mark.slow
-@pytest.mark.xfail(reason=HEADS_NOT_FORMED, strict=True)  # a pass means the gap closed: drop this mark
 def test_causal_model_has_a_previous_token_head(gpt):
     model, tokenizer = gpt
     recipe = zoo.default_recipe("tiny-gpt2")
@@ -166,7 +164,6 @@ def test_causal_model_has_a_previous_token_head(gpt):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason=HEADS_NOT_FORMED, strict=True)  # a pass means the gap closed: drop this mark
 def test_causal_model_has_an_induction_head_on_repeated_random_tokens(gpt):
     model, tokenizer = gpt
     recipe = zoo.default_recipe("tiny-gpt2")

@@ -240,8 +240,8 @@ class CorpusRecipe:
     compound_rate: float = 0.15
     question_rate: float = 0.08
     recital_rate: float = 1.0
-    recital_min_words: int = 8
-    recital_max_words: int = 24
+    recital_min_words: int = 16
+    recital_max_words: int = 40
 
     def __post_init__(self) -> None:
         rates = {k: v for k, v in asdict(self).items() if k.endswith("_rate")}
