@@ -718,7 +718,7 @@ def _train_into(
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
     try:
         trainer = _train_causal if name == "tiny-gpt2" else _train_vision
-        with _quiet_progress():
+        with _quiet_transformers():
             record = trainer(recipe, tmp, log)  # type: ignore[arg-type]
         record = {
             "name": name,
@@ -818,20 +818,24 @@ def load_trained(
         ValueError: unknown name (the message lists the valid ones).
     """
     folder, _ = _ensure(name, recipe, cache)
-    with _quiet_progress():
+    with _quiet_transformers():
         return _load_folder(name, folder)
 
 
 @contextlib.contextmanager
-def _quiet_progress() -> Iterator[None]:
-    """Hide transformers' progress bars (their timings would vary the chapters' outputs)."""
+def _quiet_transformers() -> Iterator[None]:
+    """Hide transformers' progress bars and warnings while training or loading (their text varies
+    by run and would land in chapter outputs); restore the previous settings afterwards."""
     from transformers.utils import logging as hf_logging
 
     enabled = hf_logging.is_progress_bar_enabled()
+    verbosity = hf_logging.get_verbosity()
     hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
     try:
         yield
     finally:
+        hf_logging.set_verbosity(verbosity)
         if enabled:
             hf_logging.enable_progress_bar()
 
