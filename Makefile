@@ -35,8 +35,9 @@ $(SITE_ASSETS): site/package.json site/package-lock.json
 
 site-assets: $(SITE_ASSETS)
 
-## The website, from the committed chapter outputs, into _build/html.
-book: setup site-assets
+## The website, from the committed chapter outputs, into _build/html. The offline zoo is trained (or
+## its cache reused) first, so the chapters a reader then opens as notebooks find their models.
+book: setup models site-assets
 	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
 
 test: setup lint models test-lib test-sync test-chapters test-site
