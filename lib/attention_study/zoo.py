@@ -906,7 +906,8 @@ def provenance_table(cache: str | os.PathLike | None = None) -> Any:
 
 
 def _print_point(point: dict) -> None:
-    print("  " + ", ".join(f"{k} {v:.3g}" for k, v in point.items()), flush=True)
+    print("  " + ", ".join(f"{k} {v}" if isinstance(v, int) else f"{k} {v:.3g}"
+                           for k, v in point.items()), flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
