@@ -79,11 +79,26 @@ def test_head_taxonomy_scores_every_head(causal):
     assert len(ar.plot_head_scores(scores).axes) == 3
 
 
+def test_token_position_finds_a_word_by_offsets_in_the_encoded_ids(causal):
+    text = "the cat sat on the mat"
+    ids = ar.encode(causal, text)
+    words = text.split()
+    for word, occurrence in (("cat", 0), ("the", 1), ("mat", 0)):
+        position = ar.token_position(causal, text, word, occurrence)
+        index = [i for i, w in enumerate(words) if w == word][occurrence]
+        assert causal.tokenizer.convert_ids_to_tokens(int(ids[position])) == word
+        assert position == index
+
+
 def test_bad_input_is_refused(causal):
     with pytest.raises(ValueError, match="empty"):
         ar.encode(causal, "  ")
     with pytest.raises(ValueError, match="at least 2"):
         ar.encode(causal, "cat")
+    with pytest.raises(ValueError, match="'rug'"):
+        ar.token_position(causal, "the cat sat", "rug")
+    with pytest.raises(ValueError, match="empty"):
+        ar.token_position(causal, " ", "cat")
     ids = ar.encode(causal, "the cat sat")
     with pytest.raises(IndexError, match="0..2"):
         ar.perturbation_effect(causal, ids, position=3, new_id=2)

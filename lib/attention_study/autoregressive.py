@@ -25,6 +25,7 @@ import torch
 from matplotlib.figure import Figure
 
 from .heads import first_token_scores, induction_scores, previous_token_scores, repeated_random_tokens
+from .tracing import phrase_token_indices
 from .views import display_token
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "plot_generation",
     "plot_head_scores",
     "repeated_sequence",
+    "token_position",
     "upper_triangle_max",
 ]
 
@@ -76,17 +78,31 @@ def _check_ids(loaded: Any, ids: Any, min_tokens: int = 2) -> torch.Tensor:
     return ids.long()
 
 
-def encode(loaded: Any, text: str, min_tokens: int = 2) -> torch.Tensor:
-    """Token ids ``[token]`` of ``text`` (no special tokens added); at least ``min_tokens``."""
+def _tokenize(loaded: Any, text: str) -> Any:
+    """The tokenizer's encoding of ``text``, with character offsets (the one call behind
+    :func:`encode` and :func:`token_position`, so their positions agree)."""
     _check_causal(loaded)
     if not isinstance(text, str) or not text.strip():
         raise ValueError("text is empty: give at least two words")
-    ids = torch.tensor(loaded.tokenizer(text)["input_ids"], dtype=torch.long)
+    return loaded.tokenizer(text, return_offsets_mapping=True)
+
+
+def encode(loaded: Any, text: str, min_tokens: int = 2) -> torch.Tensor:
+    """Token ids ``[token]`` of ``text`` (no special tokens added); at least ``min_tokens``."""
+    ids = torch.tensor(_tokenize(loaded, text)["input_ids"], dtype=torch.long)
     if ids.numel() < min_tokens:
         raise ValueError(
             f"text {text!r} has {ids.numel()} token(s); this needs at least {min_tokens}"
         )
     return _check_ids(loaded, ids, min_tokens)
+
+
+def token_position(loaded: Any, text: str, phrase: str, occurrence: int = 0) -> int:
+    """Position in ``encode(loaded, text)`` of the first token of ``phrase`` (its
+    ``occurrence``-th whole-word match), found by character offsets, so it never depends on how
+    the tokenizer splits the words before it. Raises ``ValueError`` quoting a missing phrase."""
+    encoding = _tokenize(loaded, text)
+    return phrase_token_indices(text, encoding["offset_mapping"], phrase, occurrence)[0]
 
 
 def _eager(model: Any) -> None:

@@ -31,7 +31,7 @@ the trace cannot drift from the model. ``tests/test_tracing.py`` proves the iden
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -162,13 +162,24 @@ class Trace:
         """
         if self.text is None or self.offsets is None:
             raise ValueError("token_indices needs a text trace; this trace is of an image")
-        start, end = find_phrase(self.text, phrase, occurrence, ignore_case)
-        indices = [
-            i for i, (a, b) in enumerate(self.offsets) if b > a and a < end and b > start
-        ]
-        if not indices:  # pragma: no cover - a span with text always meets a token
-            raise ValueError(f"phrase {phrase!r} is in the text but no token covers it")
-        return indices
+        return phrase_token_indices(self.text, self.offsets, phrase, occurrence, ignore_case)
+
+
+def phrase_token_indices(
+    text: str,
+    offsets: Sequence[tuple[int, int]],
+    phrase: str,
+    occurrence: int = 0,
+    ignore_case: bool = True,
+) -> list[int]:
+    """Positions of the tokens whose character spans ``offsets`` (one ``(start, end)`` per token,
+    empty for special tokens, as a fast tokenizer's ``offset_mapping``) overlap the
+    ``occurrence``-th whole-word match of ``phrase`` in ``text``."""
+    start, end = find_phrase(text, phrase, occurrence, ignore_case)
+    indices = [i for i, (a, b) in enumerate(offsets) if b > a and a < end and b > start]
+    if not indices:  # pragma: no cover - a span with text always meets a token
+        raise ValueError(f"phrase {phrase!r} is in the text but no token covers it")
+    return indices
 
 
 def find_phrase(text: str, phrase: str, occurrence: int = 0, ignore_case: bool = True) -> tuple[int, int]:
