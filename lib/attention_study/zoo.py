@@ -81,9 +81,9 @@ class CausalRecipe:
     The defaults are chosen so that the two heads of an induction circuit form within the time
     budget (minutes on 2 CPU cores; the Models appendix shows the scores): two layers, the
     smallest depth with a previous-token head feeding an induction head; a narrow MLP, so steps are
-    cheap; query and key weights that start larger than GPT-2's; and a corpus whose recitals are
-    16-40 words long, so that verbatim copies occur at distances as long as the induction probe's
-    period.
+    cheap; query and key weights that start larger than GPT-2's; and the corpus's long recitals
+    (:class:`~attention_study.corpus.CorpusRecipe`), so that verbatim copies occur at distances as
+    long as the induction probe's period.
 
     Attributes:
         seed: seeds the corpus, the weight initialisation and the batch order.
