@@ -1,11 +1,20 @@
 """One forward pass, every head.
 
-:func:`trace` runs a model once on one text (or one image) and returns a :class:`Trace` with, for
-every layer and head, the attention weights, queries, keys, values and context vectors exactly as
-the model computes them (biases included), plus the hidden states and the tokens with their
-character offsets.
+:func:`trace` runs a model once and returns, for every layer and head, the attention weights,
+queries, keys, values and context vectors exactly as the model computes them (biases included),
+plus the hidden states and the tokens with their character offsets.
 
-Shapes (``L`` layers, ``H`` heads, ``T`` tokens, ``d_head`` = d_model / H):
+What it takes (``text_or_image``):
+
+* one text (a non-empty ``str``) or one image (an array in the format ``loaded.processor``
+  accepts): a :class:`Trace`;
+* one sequence of token ids (a 1-D integer tensor or array, or a list of ``int``): a :class:`Trace`
+  with ``text`` and ``offsets`` set to ``None``;
+* a batch: a list or tuple of texts, of token-id sequences (any lengths) or of image arrays, or a
+  2-D integer tensor of token ids (with an optional ``attention_mask``): a :class:`BatchTrace`,
+  from which ``batch[i]`` is the :class:`Trace` of item ``i`` alone, padding removed.
+
+Shapes (``L`` layers, ``H`` heads, ``T`` tokens, ``d_head`` = d_model / H) of a :class:`Trace`:
 
 ===================  ===============================  ===========================================
 field                shape                            what it is
@@ -20,26 +29,52 @@ field                shape                            what it is
 ``logits``           ``[T, vocab]`` or ``[classes]``   the head's output, when the model has one
 ===================  ===============================  ===========================================
 
+A :class:`BatchTrace` holds the same tensors with a leading batch axis ``B`` and ``T`` the longest
+item (``[B, L, H, T, T]``, ``[B, L, H, T, d_head]``, ...), every padded position set to 0.
+
 How each family is read (the *adapters*): queries, keys and values are captured at the output of
 the model's own projection layers, and context vectors at the input of its output projection, with
 forward hooks; attention weights are the ones the eager attention returns. Nothing is recomputed, so
 the trace cannot drift from the model. ``tests/test_tracing.py`` proves the identities
 ``concat_h(contexts) == input of the output projection`` and
-``softmax(Q Kᵀ/√d_head + mask) == attentions``.
+``softmax(Q Kᵀ/√d_head + mask) == attentions``, and that a batch equals its items traced one at a
+time. :mod:`attention_study.interventions` edits the same output-projection inputs.
+
+Batches are padded on the right (GPT-2 tokenizers without a pad token are padded with the
+end-of-text id) and masked: a padded key gets weight exactly 0, position ids count real tokens
+only, and the padded rows are cut away, so padding never reaches a result.
 """
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
 
 from attention_study.models import LoadedModel
+
+
+class LayerHeadRangeError(IndexError, ValueError):
+    """A layer or head index outside the model.
+
+    Both an ``IndexError`` (what :meth:`Trace.head` has always raised) and a ``ValueError`` (what
+    :mod:`attention_study.interventions` documents), like numpy's ``AxisError``.
+    """
+
+
+def check_layer_head(layer: int, head: int | None, n_layers: int, n_heads: int) -> None:
+    """Raise :class:`LayerHeadRangeError` naming the valid range when ``layer``/``head`` are out of
+    ``0..n_layers - 1`` / ``0..n_heads - 1`` (``head=None`` checks the layer only)."""
+    if not 0 <= layer < n_layers:
+        raise LayerHeadRangeError(f"layer {layer} is out of range: valid layers are 0..{n_layers - 1}")
+    if head is not None and not 0 <= head < n_heads:
+        raise LayerHeadRangeError(f"head {head} is out of range: valid heads are 0..{n_heads - 1}")
 
 
 @dataclass(frozen=True)
@@ -86,6 +121,17 @@ ADAPTERS: dict[str, Callable[[Any], list[AttentionModules]]] = {
     "gpt2": _gpt2_layers,
     "vit": _vit_layers,
 }
+
+
+def attention_modules(loaded: LoadedModel) -> list[AttentionModules]:
+    """The projections of every layer of ``loaded.model`` (one :class:`AttentionModules` per layer).
+
+    The input of ``output`` is ``[batch, token, H * d_head]``: the context vectors of the heads,
+    concatenated with head ``h`` at columns ``h * d_head : (h + 1) * d_head``.
+    """
+    if loaded.family not in ADAPTERS:
+        raise ValueError(f"no tracing adapter for family {loaded.family!r}; supported: {', '.join(ADAPTERS)}")
+    return ADAPTERS[loaded.family](loaded.model)
 
 
 @dataclass(frozen=True)
@@ -135,10 +181,7 @@ class Trace:
 
     def check_layer_head(self, layer: int, head: int | None = None) -> None:
         """Raise ``IndexError`` naming the valid range when ``layer``/``head`` are out of range."""
-        if not 0 <= layer < self.n_layers:
-            raise IndexError(f"layer {layer} is out of range: valid layers are 0..{self.n_layers - 1}")
-        if head is not None and not 0 <= head < self.n_heads:
-            raise IndexError(f"head {head} is out of range: valid heads are 0..{self.n_heads - 1}")
+        check_layer_head(layer, head, self.n_layers, self.n_heads)
 
     def head(self, layer: int, head: int) -> HeadTrace:
         """The traced tensors of one head."""
@@ -161,8 +204,114 @@ class Trace:
         quoting the phrase when it is not in the text.
         """
         if self.text is None or self.offsets is None:
-            raise ValueError("token_indices needs a text trace; this trace is of an image")
+            what = "an image" if self.family == "vit" else "token ids, which have no character offsets"
+            raise ValueError(f"token_indices needs a text trace; this trace is of {what}")
         return phrase_token_indices(self.text, self.offsets, phrase, occurrence, ignore_case)
+
+
+@dataclass(frozen=True, eq=False)
+class BatchTrace(Sequence[Trace]):
+    """One forward pass over a padded batch; ``batch[i]`` is item ``i``'s :class:`Trace`, unpadded.
+
+    The tensors carry a leading batch axis ``B``; ``T`` is the longest item and every position that
+    is padding (``mask`` False) is 0 in every tensor (in ``attentions`` both as a query row and as a
+    key column), so sums over ``T`` are sums over real tokens:
+
+    ``attentions`` ``[B, L, H, T, T]``; ``queries``, ``keys``, ``values``, ``contexts``
+    ``[B, L, H, T, d_head]``; ``hidden_states`` ``[B, L + 1, T, d_model]``; ``logits``
+    ``[B, T, vocab]`` or ``[B, classes]`` or ``None``; ``mask`` and ``special`` ``[B, T]`` (bool);
+    ``input_ids`` ``[B, T]`` (padded with the pad id) or ``None``; ``pixel_values`` ``[B, C, H, W]``
+    or ``None``. ``texts``, ``tokens`` and ``offsets`` are per item, without padding.
+    """
+
+    model_name: str
+    family: str
+    texts: list[str | None]
+    tokens: list[list[str]]
+    offsets: list[list[tuple[int, int]] | None]
+    mask: torch.Tensor
+    special: torch.Tensor
+    attentions: torch.Tensor
+    queries: torch.Tensor
+    keys: torch.Tensor
+    values: torch.Tensor
+    contexts: torch.Tensor
+    hidden_states: torch.Tensor
+    logits: torch.Tensor | None
+    input_ids: torch.Tensor | None = None
+    pixel_values: torch.Tensor | None = None
+
+    @property
+    def lengths(self) -> list[int]:
+        """Real tokens per item."""
+        return [int(n) for n in self.mask.sum(dim=1)]
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.attentions.shape[1])
+
+    @property
+    def n_heads(self) -> int:
+        return int(self.attentions.shape[2])
+
+    def __len__(self) -> int:
+        return int(self.mask.shape[0])
+
+    @overload
+    def __getitem__(self, index: int) -> Trace: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Trace]: ...
+
+    def __getitem__(self, index: int | slice) -> Trace | list[Trace]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        n = len(self)
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+            raise TypeError(f"batch index must be an int or a slice, not {type(index).__name__}")
+        if not -n <= index < n:
+            raise IndexError(f"item {index} is out of range: valid items are 0..{n - 1}")
+        return self._item(int(index) % n)
+
+    def __iter__(self) -> Iterator[Trace]:
+        return (self._item(i) for i in range(len(self)))
+
+    def _item(self, i: int) -> Trace:
+        keep = self.mask[i]
+        positions = None if bool(keep.all()) else keep.nonzero().flatten()
+
+        def cut(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+            return _select(x, dims, positions)
+
+        logits = None
+        if self.logits is not None:
+            logits = cut(self.logits[i], (0,)) if self.logits.ndim == 3 else self.logits[i]
+        return Trace(
+            model_name=self.model_name,
+            family=self.family,
+            text=self.texts[i],
+            tokens=list(self.tokens[i]),
+            offsets=self.offsets[i],
+            special=cut(self.special[i], (0,)),
+            attentions=cut(self.attentions[i], (2, 3)),
+            queries=cut(self.queries[i], (2,)),
+            keys=cut(self.keys[i], (2,)),
+            values=cut(self.values[i], (2,)),
+            contexts=cut(self.contexts[i], (2,)),
+            hidden_states=cut(self.hidden_states[i], (1,)),
+            logits=logits,
+            input_ids=None if self.input_ids is None else cut(self.input_ids[i], (0,)),
+            extras={} if self.pixel_values is None else {"pixel_values": self.pixel_values[i]},
+        )
+
+
+def _select(x: torch.Tensor, dims: tuple[int, ...], positions: torch.Tensor | None) -> torch.Tensor:
+    """``x`` restricted to ``positions`` along each of ``dims`` (``None``: all positions, ``x`` itself)."""
+    if positions is None:
+        return x
+    for dim in dims:
+        x = x.index_select(dim, positions)
+    return x
 
 
 def phrase_token_indices(
@@ -208,7 +357,7 @@ def _captured(
     model: Any, family: str
 ) -> Iterator[tuple[list[list[torch.Tensor]], list[torch.Tensor]]]:
     """Hooks that record, per layer, the projection outputs (q, k, v, or one fused qkv tensor,
-    each ``[1, T, width]``) and the input of the output projection (``[1, T, d_model]``)."""
+    each ``[B, T, width]``) and the input of the output projection (``[B, T, d_model]``)."""
     layers = ADAPTERS[family](model)
     qkv: list[list[torch.Tensor]] = [[] for _ in layers]
     contexts: list[torch.Tensor] = [torch.empty(0)] * len(layers)
@@ -233,76 +382,378 @@ def _captured(
 
 
 def _split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
-    """``[T, H * d_head]`` -> ``[H, T, d_head]``."""
-    tokens, width = x.shape
-    return x.reshape(tokens, n_heads, width // n_heads).transpose(0, 1)
+    """``[B, T, H * d_head]`` -> ``[B, H, T, d_head]``."""
+    batch, tokens, width = x.shape
+    return x.reshape(batch, tokens, n_heads, width // n_heads).transpose(1, 2)
 
 
-def _encode_text(
-    loaded: LoadedModel, text: str
-) -> tuple[dict[str, torch.Tensor], list[str], list[tuple[int, int]], torch.Tensor]:
-    if not isinstance(text, str):
-        raise TypeError(f"{loaded.name} is a text model: give it a str, not {type(text).__name__}")
-    if not text.strip():
-        raise ValueError("text is empty: give at least one word")
-    tokenizer = loaded.tokenizer
-    encoded = tokenizer(
-        text,
-        return_tensors="pt",
-        return_offsets_mapping=True,
-        return_special_tokens_mask=True,
-        truncation=False,
-    )
-    n_tokens = int(encoded["input_ids"].shape[1])
+# ---------------------------------------------------------------------------------------------
+# inputs -> padded model tensors
+
+
+@dataclass
+class _Encoded:
+    """Model inputs for a batch (each ``[B, T]`` or ``pixel_values`` ``[B, C, H, W]``), with what
+    the trace reports per item: ``mask`` ``[B, T]`` (True on real tokens), ``special`` ``[B, T]``."""
+
+    inputs: dict[str, torch.Tensor]
+    mask: torch.Tensor
+    special: torch.Tensor
+    texts: list[str | None]
+    tokens: list[list[str]]
+    offsets: list[list[tuple[int, int]] | None]
+
+
+def _item_name(kind: str, index: int | None) -> str:
+    """``"text"`` for a single input, ``"text 3 of the batch"`` for item 3 of a batch."""
+    return kind if index is None else f"{kind} {index} of the batch"
+
+
+def _pad_rows(rows: Sequence[Sequence[int]], value: int) -> torch.Tensor:
+    """Right-pad integer rows with ``value`` into one ``[len(rows), longest]`` int64 tensor."""
+    width = max(len(row) for row in rows)
+    return torch.tensor([list(row) + [value] * (width - len(row)) for row in rows], dtype=torch.long)
+
+
+def _pad_id(tokenizer: Any) -> int:
+    """The tokenizer's pad id, else its end-of-text id (GPT-2 has no pad token), else 0."""
+    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+        if candidate is not None:
+            return int(candidate)
+    return 0
+
+
+def _check_length(loaded: LoadedModel, n_tokens: int, what: str) -> None:
     limit = loaded.max_positions
     if limit is not None and n_tokens > limit:
         raise ValueError(
-            f"text has {n_tokens} tokens but {loaded.name} accepts at most {limit}; "
+            f"{what} has {n_tokens} tokens but {loaded.name} accepts at most {limit}; "
             "split the text (nothing is truncated silently)"
         )
-    offsets = [tuple(int(v) for v in pair) for pair in encoded.pop("offset_mapping")[0]]
-    special = encoded.pop("special_tokens_mask")[0].bool()
-    tokens = tokenizer.convert_ids_to_tokens(encoded["input_ids"][0])
-    return dict(encoded), tokens, offsets, special
 
 
-def _encode_image(loaded: LoadedModel, image: Any) -> tuple[dict[str, torch.Tensor], list[str], torch.Tensor]:
+def _encode_texts(loaded: LoadedModel, texts: Sequence[str], single: bool = False) -> _Encoded:
+    """Tokenize the ``str`` items ``texts`` in one call (offsets and special-token masks included)
+    and right-pad them."""
+    for index, text in enumerate(texts):
+        if not text.strip():
+            raise ValueError(f"{_item_name('text', None if single else index)} is empty: give at least one word")
+    tokenizer = loaded.tokenizer
+    encoded = dict(
+        tokenizer(
+            list(texts),
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+            truncation=False,
+        )
+    )
+    for index, ids in enumerate(encoded["input_ids"]):
+        _check_length(loaded, len(ids), _item_name("text", None if single else index))
+    offsets = [[tuple(pair) for pair in row] for row in encoded.pop("offset_mapping")]
+    special = _pad_rows(encoded.pop("special_tokens_mask"), 0).bool()
+    tokens = [tokenizer.convert_ids_to_tokens(ids) for ids in encoded["input_ids"]]
+    pads = {"input_ids": _pad_id(tokenizer), "attention_mask": 0}
+    inputs = {key: _pad_rows(rows, pads.get(key, 0)) for key, rows in encoded.items()}
+    mask = _pad_rows([[1] * len(ids) for ids in encoded["input_ids"]], 0).bool()
+    return _Encoded(inputs, mask, special, list(texts), tokens, offsets)
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def _is_int_array(x: Any) -> bool:
+    """An integer (not bool) torch tensor or numpy array."""
+    if isinstance(x, torch.Tensor):
+        return not x.dtype.is_floating_point and not x.dtype.is_complex and x.dtype != torch.bool
+    return isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.integer)
+
+
+def _check_ids(ids: torch.Tensor, vocab_size: int, what: str) -> None:
+    """Every id of the 1-D ``ids`` in ``0..vocab_size - 1``, else a ``ValueError`` naming it."""
+    bad = ((ids < 0) | (ids >= vocab_size)).nonzero().flatten()
+    if len(bad):
+        position = int(bad[0])
+        raise ValueError(
+            f"token id {int(ids[position])} at position {position} of the {what} is out of the vocabulary: "
+            f"valid ids are 0..{vocab_size - 1}"
+        )
+
+
+def _encode_ids(
+    loaded: LoadedModel, rows: Sequence[torch.Tensor], mask: torch.Tensor | None, single: bool
+) -> _Encoded:
+    """Model inputs for token-id sequences ``rows`` (1-D int64 each, any lengths, right-padded here)
+    or, when ``mask`` ``[B, T]`` is given, for equal-length rows whose real tokens ``mask`` marks."""
+    tokenizer = loaded.tokenizer
+    vocab_size = int(loaded.model.config.vocab_size)
+    if mask is None:
+        mask = _pad_rows([[1] * len(row) for row in rows], 0).bool()
+        ids = _pad_rows([row.tolist() for row in rows], _pad_id(tokenizer))
+    else:
+        ids = torch.where(mask, torch.stack(list(rows)), _pad_id(tokenizer))
+    real = [ids[i][mask[i]] for i in range(len(ids))]
+    for index, row in enumerate(real):
+        what = _item_name("token ids", None if single else index)
+        if len(row) == 0:
+            raise ValueError(f"{what} are empty: give at least one token id")
+        _check_ids(row, vocab_size, what)
+        _check_length(loaded, len(row), what)
+    tokens = [_id_tokens(tokenizer, row.tolist()) for row in real]
+    special = torch.isin(ids, _special_ids(tokenizer)) & mask
+    inputs = {"input_ids": ids, "attention_mask": mask.long()}
+    if "token_type_ids" in tokenizer.model_input_names:
+        inputs["token_type_ids"] = torch.zeros_like(ids)
+    n = len(ids)
+    return _Encoded(inputs, mask, special, [None] * n, tokens, [None] * n)
+
+
+def _special_ids(tokenizer: Any) -> torch.Tensor:
+    """The ids a token-id input marks as ``special``: the tokenizer's special tokens except the
+    unknown token, which stands for a piece of text (as in the mask the tokenizer gives for text)."""
+    ids = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
+    return torch.tensor(sorted(ids), dtype=torch.long)
+
+
+def _id_tokens(tokenizer: Any, ids: list[int]) -> list[str]:
+    """Token strings of ``ids``; an id the tokenizer does not know (the model's vocabulary can be
+    larger) reads ``<id N>``."""
+    tokens = tokenizer.convert_ids_to_tokens(ids)
+    return [f"<id {i}>" if token is None else token for i, token in zip(ids, tokens, strict=True)]
+
+
+def _id_rows(loaded: LoadedModel, ids: Any) -> list[torch.Tensor]:
+    """Token-id input as 1-D int64 CPU tensors: one row for a 1-D input, one per row of a 2-D one."""
+    tensor = torch.as_tensor(ids).long().cpu() if _is_int_array(ids) else None
+    if tensor is None or tensor.ndim not in (1, 2):
+        shape = "" if tensor is None else f" with {tensor.ndim} dimensions"
+        raise TypeError(
+            f"token ids for {loaded.name} must be 1-D (one sequence) or 2-D (a batch) integers, "
+            f"got {type(ids).__name__}{shape}"
+        )
+    return [tensor] if tensor.ndim == 1 else list(tensor)
+
+
+def _check_mask(mask: Any, shape: tuple[int, ...]) -> torch.Tensor:
+    """An ``attention_mask`` of 0/1 integers (or bools) with ``shape``, each row with a real token."""
+    tensor = torch.as_tensor(mask).cpu()
+    if tensor.shape != shape:
+        raise ValueError(f"attention_mask has shape {tuple(tensor.shape)} but the token ids have shape {shape}")
+    if not ((tensor == 0) | (tensor == 1)).all():
+        raise ValueError("attention_mask must hold only 0 (padding) and 1 (real token)")
+    tensor = tensor.bool()
+    empty = (~tensor.any(dim=1)).nonzero().flatten()
+    if len(empty):
+        raise ValueError(f"attention_mask row {int(empty[0])} has no real token (all 0)")
+    return tensor
+
+
+def _encode_text_model_input(loaded: LoadedModel, inputs: Any, attention_mask: Any) -> tuple[_Encoded, bool]:
+    """Dispatch a text model's input (a text, token ids, or a batch of either); ``True`` if single."""
+    if isinstance(inputs, str):
+        return _encode_texts(loaded, [inputs], single=True), True
+    if _is_int_array(inputs):
+        rows = _id_rows(loaded, inputs)
+        if len(rows) == 0:
+            raise ValueError("batch is empty: give at least one sequence of token ids")
+        single = torch.as_tensor(inputs).ndim == 1
+        mask = None
+        if attention_mask is not None:
+            if single:
+                raise ValueError("attention_mask is for a 2-D batch of token ids; one sequence needs none")
+            mask = _check_mask(attention_mask, (len(rows), len(rows[0])))
+        return _encode_ids(loaded, rows, mask, single), single
+    if attention_mask is not None:
+        raise ValueError("attention_mask is only for a 2-D tensor of token ids: trace pads and masks other batches")
+    if isinstance(inputs, list | tuple):
+        if not inputs:
+            raise ValueError("batch is empty: give at least one text (or one sequence of token ids)")
+        kinds = [_text_item_kind(item) for item in inputs]
+        if all(kind == "int" for kind in kinds):
+            return _encode_ids(loaded, [torch.tensor(list(inputs), dtype=torch.long)], None, single=True), True
+        _check_batch_kinds(loaded, inputs, kinds)
+        first = kinds[0]
+        if first == "str":
+            return _encode_texts(loaded, inputs), False
+        rows = [torch.as_tensor(item).long().cpu() for item in inputs]
+        return _encode_ids(loaded, rows, None, single=False), False
+    raise TypeError(
+        f"{loaded.name} is a text model: give it a str (or a list of str, or token ids: integers), "
+        f"not {_describe(inputs)}"
+    )
+
+
+def _check_batch_kinds(loaded: LoadedModel, items: Sequence[Any], kinds: Sequence[str | None]) -> None:
+    """A text model's batch holds only texts or only token-id sequences; else a ``TypeError``
+    naming the first item that does not fit."""
+    allowed = f"a batch for {loaded.name} holds only texts (str) or only token-id sequences (lists of int)"
+    for index, (item, kind) in enumerate(zip(items, kinds, strict=True)):
+        if kind is None or kind == "int":
+            raise TypeError(f"item {index} of the batch is {_describe(item)}: {allowed}")
+        if kind != kinds[0]:
+            raise TypeError(
+                f"item {index} of the batch is {_describe(item)} but item 0 is {_describe(items[0])}: "
+                f"the batch mixes kinds; {allowed}"
+            )
+
+
+def _describe(x: Any) -> str:
+    """``'a str'``, ``'an ndarray of float64'``, ... for error messages."""
+    name = type(x).__name__
+    dtype = getattr(x, "dtype", None)
+    article = "an" if name[:1].lower() in "aeiou" else "a"
+    return f"{article} {name}" + (f" of {dtype}" if dtype is not None else "")
+
+
+def _text_item_kind(item: Any) -> str | None:
+    """``"str"``, ``"int"`` (one token id), ``"ids"`` (a 1-D sequence of token ids) or ``None``."""
+    if isinstance(item, str):
+        return "str"
+    if _is_int(item):
+        return "int"
+    if _is_int_array(item) and item.ndim == 1:
+        return "ids"
+    if isinstance(item, list | tuple) and item and all(_is_int(v) for v in item):
+        return "ids"
+    return None
+
+
+def _pixel_values(loaded: LoadedModel, image: Any, index: int | None) -> torch.Tensor:
+    """One image -> ``pixel_values`` ``[1, C, H, W]``, or a clear error naming the item."""
+    name = _item_name("image", index)
     if isinstance(image, str):
-        raise TypeError(f"{loaded.name} is a vision model: give it an image array, not a str")
+        if index is None:
+            raise TypeError(f"{loaded.name} is a vision model: give it an image array, not a str")
+        raise TypeError(
+            f"item {index} of the batch is a str, but {loaded.name} is a vision model: a batch holds images only"
+        )
     array = np.asarray(image)
+    if array.dtype.kind not in "biuf":  # bool, integers, floats
+        raise TypeError(f"{name} must be an array of numbers, got {_describe(image)}")
     if not np.all(np.isfinite(array)):
-        raise ValueError("image has non-finite values")
+        raise ValueError(f"{name} has non-finite values")
     pixel_values = loaded.processor(images=array, return_tensors="pt")["pixel_values"]
     if pixel_values.shape[0] != 1:
-        raise ValueError(f"trace takes one image at a time, got a batch of {pixel_values.shape[0]}")
+        raise ValueError(
+            f"{name} is a batch of {pixel_values.shape[0]}: trace takes one image, or a list of images as a batch"
+        )
+    return pixel_values
+
+
+def _is_image_batch(inputs: Any) -> bool:
+    """A list or tuple of images (arrays, tensors, PIL images), as opposed to one image written as
+    nested lists of numbers."""
+    if not isinstance(inputs, list | tuple):
+        return False
+    return not inputs or not isinstance(inputs[0], list | tuple | numbers.Number)
+
+
+def _encode_images(loaded: LoadedModel, images: Sequence[Any], single: bool) -> _Encoded:
+    if not images:
+        raise ValueError("batch is empty: give at least one image")
+    pixel_values = torch.cat([_pixel_values(loaded, im, None if single else i) for i, im in enumerate(images)])
     config = loaded.model.config
     side = int(config.image_size) // int(config.patch_size)
     tokens = ["[CLS]"] + [f"patch({r},{c})" for r in range(side) for c in range(side)]
-    special = torch.zeros(len(tokens), dtype=torch.bool)
-    special[0] = True
-    return {"pixel_values": pixel_values}, tokens, special
+    n = len(images)
+    special = torch.zeros(n, len(tokens), dtype=torch.bool)
+    special[:, 0] = True
+    mask = torch.ones(n, len(tokens), dtype=torch.bool)
+    return _Encoded({"pixel_values": pixel_values}, mask, special, [None] * n, [tokens] * n, [None] * n)
+
+
+def _input_device(loaded: LoadedModel, device: str | torch.device | None) -> torch.device:
+    """Where the inputs go: ``device``, or by default the device of the model's parameters.
+
+    An explicit ``device`` other than the model's (for a model not dispatched over several devices
+    by ``accelerate``) is an error: the model is never moved behind the caller's back.
+    """
+    model_device = next(loaded.model.parameters()).device
+    if device is None:
+        return model_device
+    target = torch.device(device)
+    same = target.type == model_device.type and target.index in (None, model_device.index)
+    if not same and getattr(loaded.model, "hf_device_map", None) is None:
+        raise ValueError(
+            f"device {target} was asked for but {loaded.name} is on {model_device}: load it there "
+            f"(load(name, device={str(target)!r})) or leave device unset"
+        )
+    return target
+
+
+def _position_ids(mask: torch.Tensor) -> torch.Tensor:
+    """``[B, T]`` positions counting real tokens only (0, 1, ... on each item's real tokens)."""
+    return (mask.long().cumsum(dim=1) - 1).clamp(min=0)
+
+
+@overload
+def trace(
+    loaded: LoadedModel,
+    text_or_image: str,
+    *,
+    attention_mask: Any = None,
+    device: str | torch.device | None = None,
+) -> Trace: ...
+
+
+@overload
+def trace(
+    loaded: LoadedModel,
+    text_or_image: Any,
+    *,
+    attention_mask: Any = None,
+    device: str | torch.device | None = None,
+) -> Trace | BatchTrace: ...
 
 
 @torch.no_grad()
-def trace(loaded: LoadedModel, text_or_image: Any) -> Trace:
+def trace(
+    loaded: LoadedModel,
+    text_or_image: Any,
+    *,
+    attention_mask: Any = None,
+    device: str | torch.device | None = None,
+) -> Trace | BatchTrace:
     """Run ``loaded.model`` once and return every head's attention, Q, K, V and context vectors.
 
-    ``text_or_image`` is a non-empty ``str`` for text models and one image array for vision
-    models (in the format ``loaded.processor`` accepts). Errors: empty text, wrong input type,
-    too many tokens for the model's positions (never truncated), non-finite pixels.
+    ``text_or_image`` is a non-empty ``str`` or one sequence of token ids (1-D integers) for text
+    models, or one image array (in the format ``loaded.processor`` accepts) for vision models: the
+    result is a :class:`Trace`. A list or tuple of texts, of token-id sequences or of images, or a
+    2-D integer tensor ``[B, T]`` of token ids (``attention_mask`` ``[B, T]``, 1 = real token,
+    marks padding there), gives a :class:`BatchTrace`: one forward pass, padding masked and removed.
+
+    A token-id input has ``text`` and ``offsets`` ``None``; its ``special`` marks the tokenizer's
+    special ids (the unknown token excepted, as for text). ``device``: where the inputs go (default:
+    the model's device); the tensors returned are float32 on the CPU.
+
+    Errors name the problem: empty text or batch, wrong input type, a batch mixing kinds (naming
+    the item), token ids outside ``0..vocab_size - 1``, too many tokens for the model's positions
+    (never truncated), non-finite pixels, a ``device`` the model is not on.
     """
     model, family = loaded.model, loaded.family
     if family not in ADAPTERS:
         raise ValueError(f"no tracing adapter for family {family!r}; supported: {', '.join(ADAPTERS)}")
     if getattr(model.config, "_attn_implementation", "eager") != "eager":
         model.set_attn_implementation("eager")
-    text, offsets = None, None
     if family == "vit":
-        inputs, tokens, special = _encode_image(loaded, text_or_image)
+        if attention_mask is not None:
+            raise ValueError("attention_mask is only for token ids; images are never padded")
+        single = not _is_image_batch(text_or_image)
+        encoded = _encode_images(loaded, [text_or_image] if single else text_or_image, single)
     else:
-        text = text_or_image
-        inputs, tokens, offsets, special = _encode_text(loaded, text)
-    device = next(model.parameters()).device
+        encoded, single = _encode_text_model_input(loaded, text_or_image, attention_mask)
+    batch = _run(loaded, encoded, _input_device(loaded, device))
+    return batch[0] if single else batch
+
+
+def _run(loaded: LoadedModel, encoded: _Encoded, device: torch.device) -> BatchTrace:
+    """One forward pass over ``encoded``; padded positions are zeroed in every returned tensor."""
+    model, family = loaded.model, loaded.family
+    inputs = dict(encoded.inputs)
+    mask = encoded.mask
+    padded = not bool(mask.all())
+    if padded and family in ("gpt2", "bert"):
+        inputs["position_ids"] = _position_ids(mask)
     inputs = {key: value.to(device) for key, value in inputs.items()}
 
     with _captured(model, family) as (qkv, contexts):
@@ -310,25 +761,45 @@ def trace(loaded: LoadedModel, text_or_image: Any) -> Trace:
     n_heads = loaded.n_heads
     q, k, v = [], [], []
     for captured in qkv:
-        parts = torch.cat(captured, dim=-1)[0].chunk(3, dim=-1)
+        parts = torch.cat(captured, dim=-1).chunk(3, dim=-1)
         q.append(_split_heads(parts[0], n_heads))
         k.append(_split_heads(parts[1], n_heads))
         v.append(_split_heads(parts[2], n_heads))
+
+    def gather(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Per-layer ``[B, ...]`` tensors -> ``[B, layer, ...]``, float32 on the CPU."""
+        return torch.stack(list(tensors), dim=1).float().cpu()
+
+    attentions = gather(output.attentions)
+    per_token = [gather(q), gather(k), gather(v), gather([_split_heads(c, n_heads) for c in contexts])]
+    hidden_states = gather(output.hidden_states)
     logits = getattr(output, "logits", None)
-    return Trace(
+    logits = None if logits is None else logits.float().cpu()
+    if padded:
+        pad = ~mask
+        attentions = attentions.masked_fill(pad[:, None, None, :, None] | pad[:, None, None, None, :], 0.0)
+        per_token = [x.masked_fill(pad[:, None, None, :, None], 0.0) for x in per_token]
+        hidden_states = hidden_states.masked_fill(pad[:, None, :, None], 0.0)
+        if logits is not None and logits.ndim == 3:
+            logits = logits.masked_fill(pad[:, :, None], 0.0)
+    queries, keys, values, context_vectors = per_token
+    input_ids = inputs.get("input_ids")
+    pixel_values = inputs.get("pixel_values")
+    return BatchTrace(
         model_name=loaded.name,
         family=family,
-        text=text,
-        tokens=list(tokens),
-        offsets=offsets,
-        special=special,
-        attentions=torch.stack([a[0] for a in output.attentions]).float().cpu(),
-        queries=torch.stack(q).float().cpu(),
-        keys=torch.stack(k).float().cpu(),
-        values=torch.stack(v).float().cpu(),
-        contexts=torch.stack([_split_heads(c[0], n_heads) for c in contexts]).float().cpu(),
-        hidden_states=torch.stack([h[0] for h in output.hidden_states]).float().cpu(),
-        logits=None if logits is None else logits[0].float().cpu(),
-        input_ids=inputs["input_ids"][0].cpu() if "input_ids" in inputs else None,
-        extras={"pixel_values": inputs["pixel_values"][0].cpu()} if family == "vit" else {},
+        texts=encoded.texts,
+        tokens=encoded.tokens,
+        offsets=encoded.offsets,
+        mask=mask,
+        special=encoded.special,
+        attentions=attentions,
+        queries=queries,
+        keys=keys,
+        values=values,
+        contexts=context_vectors,
+        hidden_states=hidden_states,
+        logits=logits,
+        input_ids=None if input_ids is None else input_ids.cpu(),
+        pixel_values=None if pixel_values is None else pixel_values.cpu(),
     )
