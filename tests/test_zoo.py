@@ -3,6 +3,7 @@
 import hashlib
 import json
 import math
+import shutil
 import warnings
 
 import numpy as np
@@ -83,6 +84,8 @@ def test_provenance_records_recipe_data_time_metrics_and_versions(tmp_path):
     assert len(record["curve"]) == 1
     assert 0.0 <= record["metrics"]["heldout_accuracy"] <= 1.0
     assert record["versions"]["torch"] == torch.__version__
+    assert record["trained_on"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert record["trained_on"]["threads"] == SHORT_VIT.threads
     assert len(record["weights_sha256"]) == 64
 
 
@@ -137,35 +140,87 @@ def test_processor_rejects_wrong_size_and_range():
         zoo.DigitsProcessor(patch_size=3)
 
 
-# ---- the book's models (trained by `python -m attention_study.zoo`, else trained here: slow)
+# ---- the shipped weights
 
 
-@pytest.fixture(scope="module")
-def gpt():
-    return zoo.load_trained("tiny-gpt2")
+def test_book_models_load_from_the_shipped_weights_without_training(tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDY_CACHE", str(tmp_path / "empty-cache"))
+    for name in zoo.TRAINED_NAMES:
+        assert zoo.shipped_seeds(name) == zoo.SHIPPED_SEEDS
+        for seed in zoo.SHIPPED_SEEDS:
+            record = zoo.provenance(name, seed)
+            assert record["seed"] == seed and zoo.is_book_recipe(name, zoo._seeded_recipe(name, seed, None))
+    zoo.load_trained("tiny-gpt2", 4)
+    assert not (tmp_path / "empty-cache").exists()
 
 
-@pytest.mark.slow
-def test_causal_model_perplexity_is_far_below_the_unigram_baseline():
-    metrics = zoo.provenance("tiny-gpt2")["metrics"]
+def test_every_shipped_seed_records_the_machine_that_trained_it():
+    for name in zoo.TRAINED_NAMES:
+        for seed in zoo.SHIPPED_SEEDS:
+            machine = zoo.provenance(name, seed)["trained_on"]
+            assert machine["cpu"] and machine["cpu_capability"] and machine["threads"] >= 1
+
+
+def test_damaged_shipped_weights_are_an_error_naming_the_file_never_a_retrain(tmp_path, monkeypatch):
+    copy = tmp_path / "zoo"
+    shutil.copytree(zoo.SHIPPED_ROOT, copy)
+    monkeypatch.setattr(zoo, "SHIPPED_ROOT", copy)
+    monkeypatch.setenv("STUDY_CACHE", str(tmp_path / "cache"))
+    weights = copy / "digits-vit" / "seed-1" / zoo.WEIGHTS_FILE
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(zoo.ShippedWeightsError, match=r"digits-vit seed 1 .*model\.safetensors"):
+        zoo.load_trained("digits-vit", 1)
+    weights.unlink()
+    with pytest.raises(zoo.ShippedWeightsError, match="missing"):
+        zoo.provenance("digits-vit", 1)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_seed_must_be_a_non_negative_int_that_agrees_with_the_recipe():
+    with pytest.raises(ValueError, match="non-negative int"):
+        zoo.load_trained("tiny-gpt2", -1)
+    with pytest.raises(ValueError, match="disagrees"):
+        zoo.load_trained("tiny-gpt2", 2, recipe=SHORT_GPT)
+
+
+def test_bars_are_checked_against_the_recipe_thresholds():
+    good = {"name": "digits-vit", "metrics": {"heldout_accuracy": 0.95}}
+    bad = {"name": "digits-vit", "metrics": {"heldout_accuracy": 0.85}}
+    assert zoo.bar_results(good) == {"heldout_accuracy": (0.95, True)}
+    assert zoo.bar_results(bad) == {"heldout_accuracy": (0.85, False)}
+    gpt = {"name": "tiny-gpt2", "metrics": {"max_previous_token": 0.6, "max_induction": 0.2,
+                                            "heldout_perplexity": 9.0, "unigram_perplexity": 100.0}}
+    assert {k: ok for k, (_, ok) in zoo.bar_results(gpt).items()} == {
+        "max_previous_token": True, "max_induction": False, "perplexity_ratio": True}
+
+
+# ---- the book's models, every shipped seed (independent probes, not the recorded numbers)
+
+SEEDS = zoo.SHIPPED_SEEDS
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_causal_model_perplexity_is_far_below_the_unigram_baseline(seed):
+    metrics = zoo.provenance("tiny-gpt2", seed)["metrics"]
     assert metrics["heldout_perplexity"] < 0.1 * metrics["unigram_perplexity"]
 
 
-@pytest.mark.slow
-def test_causal_model_has_a_previous_token_head(gpt):
-    model, tokenizer = gpt
+@pytest.mark.parametrize("seed", SEEDS)
+def test_causal_model_has_a_previous_token_head(seed):
+    model, tokenizer = zoo.load_trained("tiny-gpt2", seed)
     recipe = zoo.default_recipe("tiny-gpt2")
-    text = generate_passages(recipe.train_passages + recipe.heldout_passages + 3, recipe.seed,
-                             recipe.corpus)[-1]
+    text = generate_passages(recipe.train_passages + recipe.heldout_passages + 3, seed, recipe.corpus)[-1]
     ids = tokenizer(text, return_tensors="pt")["input_ids"][:, : recipe.seq_len]
     with torch.no_grad():
         att = torch.stack(model(input_ids=ids, output_attentions=True).attentions)[:, 0]
     assert float(previous_token_scores(att).max()) >= 0.5
 
 
-@pytest.mark.slow
-def test_causal_model_has_an_induction_head_on_repeated_random_tokens(gpt):
-    model, tokenizer = gpt
+@pytest.mark.parametrize("seed", SEEDS)
+def test_causal_model_has_an_induction_head_on_repeated_random_tokens(seed):
+    model, tokenizer = zoo.load_trained("tiny-gpt2", seed)
     recipe = zoo.default_recipe("tiny-gpt2")
     seen: set[int] = set()
     for row in tokenizer(generate_passages(200, seed=123))["input_ids"]:
@@ -174,8 +229,8 @@ def test_causal_model_has_an_induction_head_on_repeated_random_tokens(gpt):
     eos = tokenizer.eos_token_id
     period = recipe.induction_period
     scores = []
-    for seed in range(4):
-        body = repeated_random_tokens(period, len(tokenizer), seed, exclude=[eos, *unseen])
+    for probe in range(4):
+        body = repeated_random_tokens(period, len(tokenizer), probe, exclude=[eos, *unseen])
         ids = torch.cat([torch.tensor([eos]), body])[None]
         with torch.no_grad():
             att = torch.stack(model(input_ids=ids, output_attentions=True).attentions)[:, 0]
@@ -183,13 +238,29 @@ def test_causal_model_has_an_induction_head_on_repeated_random_tokens(gpt):
     assert float(torch.stack(scores).mean(0).max()) >= 0.3
 
 
-@pytest.mark.slow
-def test_vision_model_heldout_accuracy_is_at_least_0_9():
-    model, processor = zoo.load_trained("digits-vit")
-    recipe = zoo.default_recipe("digits-vit")
+@pytest.mark.parametrize("seed", SEEDS)
+def test_vision_model_heldout_accuracy_is_at_least_0_9(seed):
+    model, processor = zoo.load_trained("digits-vit", seed)
+    recipe = zoo._seeded_recipe("digits-vit", seed, None)
     _, x_test, _, y_test = zoo._digits_split(recipe)
     with torch.no_grad():
         pred = model(**processor(images=x_test)).logits.argmax(-1).numpy()
     accuracy = float((pred == y_test).mean())
     assert accuracy >= 0.9
-    assert math.isclose(accuracy, zoo.provenance("digits-vit")["metrics"]["heldout_accuracy"])
+    assert math.isclose(accuracy, zoo.provenance("digits-vit", seed)["metrics"]["heldout_accuracy"])
+
+
+def test_the_command_line_shows_the_shipped_models_and_their_bars(capsys):
+    assert zoo.main(["show", "--models", "digits-vit", "--seeds", "0", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "digits-vit seed 4: show" in out and "heldout_accuracy" in out and "every bar met" in out
+
+
+def test_verify_fails_when_a_bar_is_missed(monkeypatch, capsys):
+    weak = {"name": "digits-vit", "seed": 0, "training_seconds": 1.0, "weights_sha256": "0" * 64,
+            "metrics": {"heldout_accuracy": 0.5}}
+    monkeypatch.setattr(zoo, "_train_into", lambda *args, **kwargs: weak)
+    assert zoo.main(["verify", "--models", "digits-vit"]) == 1
+    out = capsys.readouterr().out
+    assert "bars missed: digits-vit seed 0: heldout_accuracy" in out
+    assert "different bytes from the shipped weights" in out

