@@ -19,6 +19,8 @@ from attention_study.equivariance import (
     equivariance_error,
     invariance_error,
     mean_attention_entropy,
+    orientation_blind,
+    roundoff_bound,
     satisfies_condition,
 )
 from attention_study.groups import (
@@ -161,6 +163,25 @@ def test_proposed_encoding_is_blind_to_the_orientation_axis_and_output_relative_
     assert errs["output-relative"] > CONTROL
 
 
+BLIND = {"paper": True, "proposed": True, "output-relative": False, "pair": False,
+         "conjugated": True, "absolute": False, "none": True}
+
+
+@pytest.mark.parametrize("group", ["p4", "p4m"])
+def test_orientation_blindness_condition_predicts_the_measured_invariance(group):
+    g = point_group(group)
+    torch.manual_seed(0)
+    x = torch.randn(g.order, 3, 3, 3, dtype=F64)
+    act = partial(act_on_orientation, g)
+    for enc, expected in BLIND.items():
+        assert orientation_blind(g, encoding_codes(g, enc)[0]) == expected, enc
+        torch.manual_seed(1)
+        layer = _with_lora(GroupSelfAttention(group, 3, 3, 8, 2, encoding=enc, encoding_std=1.0))
+        calibrate_logits_(layer, x)
+        err = invariance_error(layer, x, list(range(1, g.order)), act)
+        assert (err < TOL) if expected else (err > CONTROL), (enc, err)
+
+
 def test_calibration_sets_logit_std_and_sharpens_attention():
     torch.manual_seed(0)
     x = torch.randn(4, 4, 4, 3, dtype=F64)
@@ -224,3 +245,62 @@ def test_hugging_face_bert_layer_with_lora_is_permutation_equivariant_without_po
     positions = torch.randn(6, 16, dtype=F64)
     with_positions = lambda h: f(h + positions)  # noqa: E731
     assert equivariance_error(with_positions, x, perms, permute_tokens, permute_tokens) > CONTROL
+
+
+def test_roundoff_bound_reads_errors_at_the_dtype_resolution():
+    assert roundoff_bound(0.0) == roundoff_bound(3e-17) == roundoff_bound(4e-16) == "1e-15"
+    assert roundoff_bound(2e-15) == "1e-14"
+    assert roundoff_bound(3e-8, torch.float32) == roundoff_bound(9e-7, torch.float32) == "1e-06"
+    assert roundoff_bound(0.3) == "1e00"
+
+
+def test_batched_equivariance_error_equals_the_maximum_of_the_unbatched_one():
+    from attention_study.equivariance import batched_equivariance_error
+
+    torch.manual_seed(0)
+    layer = _with_lora(SelfAttention(8, 2, "relative", (4, 5)))
+    xs = torch.randn(3, 4, 5, 8, dtype=F64)
+    shifts = random_shifts((4, 5), 6, torch.Generator().manual_seed(0))
+    absolute = _with_lora(SelfAttention(8, 2, "absolute", (4, 5)))
+    for f in (layer, absolute):
+        batched = batched_equivariance_error(lambda b, f=f: torch.stack([f(x) for x in b]), xs, shifts,
+                                             shift_grid, shift_grid)
+        single = max(equivariance_error(f, x, shifts, shift_grid, shift_grid) for x in xs)
+        assert abs(batched - single) <= 1e-12 * max(single, 1e-300)
+    with pytest.raises(ValueError, match="at least one"):
+        batched_equivariance_error(layer, xs[:0], shifts, shift_grid, shift_grid)
+
+
+def test_vit_without_position_embeddings_follows_patch_shifts_and_with_them_does_not():
+    from transformers import ViTConfig, ViTForImageClassification
+
+    from attention_study.equivariance import (
+        batched_equivariance_error,
+        vit_float64_copy,
+        vit_patch_outputs,
+    )
+    from attention_study.groups import shift_image_by_patches
+
+    torch.manual_seed(0)
+    cfg = ViTConfig(image_size=8, patch_size=2, num_channels=1, hidden_size=16, num_hidden_layers=2,
+                    num_attention_heads=2, intermediate_size=32, num_labels=3)
+    model = ViTForImageClassification(cfg).eval()
+    with torch.no_grad():
+        model.vit.embeddings.position_embeddings.normal_()
+    before = model.vit.embeddings.position_embeddings.detach().clone()
+
+    def processor(images):
+        return {"pixel_values": torch.as_tensor(images, dtype=torch.float32)[:, None]}
+
+    images = torch.rand(3, 8, 8, dtype=F64)
+    shifts = [(a, b) for a in range(4) for b in range(4) if (a, b) != (0, 0)]
+    errs = {}
+    for keep in (True, False):
+        copy64 = vit_float64_copy(model, position_embeddings=keep)
+        assert next(copy64.parameters()).dtype == F64
+        errs[keep] = batched_equivariance_error(
+            vit_patch_outputs(copy64, processor), images, shifts,
+            lambda t, img: shift_image_by_patches(t, img, 2), shift_grid)
+    assert errs[False] < TOL
+    assert errs[True] > CONTROL
+    assert torch.equal(model.vit.embeddings.position_embeddings, before)  # the original is untouched

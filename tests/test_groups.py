@@ -106,3 +106,17 @@ def test_random_elements_are_never_the_identity():
     assert all(e.shift != (0, 0) or e.rotation != 0 for e in els)
     with pytest.raises(ValueError, match="at least 2 tokens"):
         random_permutations(1, 1, gen)
+
+
+def test_shift_image_by_patches_rolls_whole_patches_and_refuses_bad_sizes():
+    from attention_study.groups import shift_image_by_patches
+
+    img = torch.arange(64.0).reshape(8, 8)
+    moved = shift_image_by_patches((1, 2), img, 2)
+    assert torch.equal(moved, torch.roll(img, (2, 4), (0, 1)))
+    batch = torch.stack([img, -img])
+    assert torch.equal(shift_image_by_patches((1, 2), batch, 2)[1], -moved)
+    with pytest.raises(ValueError, match="divisible by the patch size 3"):
+        shift_image_by_patches((1, 0), img, 3)
+    with pytest.raises(ValueError, match="positive"):
+        shift_image_by_patches((1, 0), img, 0)

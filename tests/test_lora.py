@@ -69,3 +69,38 @@ def test_add_lora_on_a_hugging_face_bert_attention_changes_its_output():
     assert torch.allclose(att(x)[0], before, atol=1e-14)  # B = 0 at start
     randomize_lora_(wrapped, 0.3, torch.Generator().manual_seed(2))
     assert not torch.allclose(att(x)[0], before, atol=1e-3)
+
+
+def test_lora_output_change_is_zero_at_initialisation_and_measurable_after_randomising():
+    from attention_study.lora import lora_output_change
+
+    torch.manual_seed(0)
+    layer = SelfAttention(8, 2)
+    x = torch.randn(5, 8, dtype=torch.float64)
+    base = layer(x)
+    adapters = add_lora(layer, rank=2)
+    assert lora_output_change(layer, x) == 0.0  # B = 0: the adapted layer is the base layer
+    randomize_lora_(adapters, 0.3, torch.Generator().manual_seed(1))
+    change = lora_output_change(layer, x)
+    expected = float(torch.linalg.norm(layer(x) - base) / torch.linalg.norm(base))
+    assert change > 1e-2
+    assert abs(change - expected) < 1e-12  # the switched-off layer is the original layer
+
+
+def test_lora_disabled_restores_the_scales_even_after_an_error():
+    from attention_study.lora import lora_disabled
+
+    layer = SelfAttention(8, 2)
+    adapters = add_lora(layer, rank=2, alpha=4.0)
+    with pytest.raises(RuntimeError, match="inside"):
+        with lora_disabled(layer):
+            assert all(a.scale == 0.0 for a in adapters.values())
+            raise RuntimeError("inside")
+    assert all(a.scale == 2.0 for a in adapters.values())
+
+
+def test_lora_output_change_of_a_module_without_adapters_is_an_error():
+    from attention_study.lora import lora_output_change
+
+    with pytest.raises(ValueError, match="no LoRA adapters"):
+        lora_output_change(SelfAttention(8, 2), torch.randn(3, 8, dtype=torch.float64))

@@ -57,6 +57,46 @@ def equivariance_error(
     return worst
 
 
+def roundoff_bound(err: float, dtype: torch.dtype = torch.float64) -> str:
+    """The smallest power of ten ``>= |err|``, read at the resolution of ``dtype``, as text.
+
+    An error at round-off differs between processors in its last bits and can cross a power of
+    ten; it is therefore never reported below the dtype's machine epsilon (``2.2e-16`` for float64,
+    ``1.2e-7`` for float32): ``roundoff_bound(3e-17) == roundoff_bound(4e-16) == '1e-15'``.
+    """
+    from .reporting import decade_bound
+
+    return decade_bound(max(abs(float(err)), torch.finfo(dtype).eps))
+
+
+def batched_equivariance_error(
+    f: Callable[[torch.Tensor], torch.Tensor],
+    xs: torch.Tensor,
+    group_elements: Sequence[Any],
+    act_in: Callable[[Any, torch.Tensor], torch.Tensor],
+    act_out: Callable[[Any, torch.Tensor], torch.Tensor],
+) -> float:
+    """:func:`equivariance_error`, maximised over a batch ``xs`` ``[B, ...]``, in two calls of ``f``.
+
+    ``f`` maps a batch ``[B, ...]`` to a batch of outputs; ``act_in`` and ``act_out`` act on one
+    input and one output. ``f`` runs once on ``xs`` and once on all ``B · len(group_elements)``
+    transformed inputs — for a model whose per-call cost dominates (a ViT on tiny images).
+    """
+    if len(group_elements) == 0 or len(xs) == 0:
+        raise ValueError("need at least one input and one group element")
+    with torch.no_grad():
+        ys = f(xs)
+        moved = f(torch.stack([act_in(g, x) for x in xs for g in group_elements]))
+        worst = 0.0
+        for k, (y, g) in enumerate((y, g) for y in ys for g in group_elements):
+            target = act_out(g, y)
+            norm = torch.linalg.norm(target)
+            if norm == 0:
+                raise ValueError("g·f(x) is zero; the relative error is undefined")
+            worst = max(worst, float(torch.linalg.norm(moved[k] - target) / norm))
+    return worst
+
+
 def invariance_error(
     f: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
@@ -355,6 +395,20 @@ def satisfies_condition(group: PointGroup, codes: np.ndarray) -> bool:
     return True
 
 
+def orientation_blind(group: PointGroup, codes: np.ndarray) -> bool:
+    """Whether ``γ(h, s·h1, s·h2) = γ(h, h1, h2)`` for all ``s, h, h1, h2``.
+
+    Under this condition a :class:`GroupSelfAttention` layer cannot see its input's orientation
+    axis rotated alone (``F(x, h) -> F(x, s⁻¹h)``, positions untouched): its output is unchanged.
+    """
+    t = group.table
+    for s in range(group.order):
+        moved = codes[:, t[s]][:, :, t[s]]  # moved[h, a, b] = γ(h, s·a, s·b)
+        if not np.array_equal(moved, codes):
+            return False
+    return True
+
+
 class GroupSelfAttention(_AttentionBase):
     """Signal on ``p4``/``p4m`` ``[|H|, N, N, C]`` -> ``[|H|, N, N, d_model]``.
 
@@ -456,5 +510,41 @@ def token_function(layer: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     def f(x: torch.Tensor) -> torch.Tensor:
         out = layer(x[None])
         return (out[0] if isinstance(out, tuple) else out)[0]
+
+    return f
+
+
+def vit_float64_copy(model: nn.Module, position_embeddings: bool = True) -> nn.Module:
+    """A float64 copy of a Hugging Face ViT that computes attention in float64 throughout.
+
+    The eager ViT attention rounds its softmax to float32 even in a float64 model (a floor of about
+    1e-7 under any check), so the copy uses PyTorch's scaled-dot-product attention instead.
+    ``position_embeddings=False`` zeroes the learned absolute position embeddings of the copy.
+    The model passed in is left untouched.
+    """
+    copy64 = float64_copy(model)
+    if not position_embeddings:
+        with torch.no_grad():
+            copy64.vit.embeddings.position_embeddings.zero_()
+    copy64.set_attn_implementation("sdpa")
+    return copy64
+
+
+def vit_patch_outputs(
+    model: nn.Module, processor: Callable[..., dict[str, torch.Tensor]]
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``images [B, H, W] -> last hidden states of the patch tokens [B, side, side, d]``.
+
+    ``model`` is a (float64) ``ViTForImageClassification``; ``processor`` turns images into its
+    ``pixel_values``. The [CLS] token is dropped and the patch tokens are laid out on their grid.
+    """
+    cfg = model.config
+    side = cfg.image_size // cfg.patch_size
+    dtype = next(model.parameters()).dtype
+
+    def f(images: torch.Tensor) -> torch.Tensor:
+        pixels = processor(images=images.numpy())["pixel_values"].to(dtype)
+        hidden = model.vit(pixel_values=pixels).last_hidden_state[:, 1:]
+        return hidden.reshape(len(images), side, side, -1)
 
     return f

@@ -173,6 +173,22 @@ def shift_grid(t: tuple[int, int], x: torch.Tensor) -> torch.Tensor:
     return torch.roll(x, shifts=(int(t[0]), int(t[1])), dims=(0, 1))
 
 
+def shift_image_by_patches(t: tuple[int, int], images: torch.Tensor, patch: int) -> torch.Tensor:
+    """Roll image(s) ``[..., H, W]`` cyclically by ``t = (rows, cols)`` whole patches of ``patch`` pixels.
+
+    Pixels leaving one edge come back at the other, so a ViT's grid of patch tokens is translated
+    exactly by ``t`` (the action :func:`shift_grid` applies to the patch outputs).
+    """
+    if isinstance(patch, bool) or not isinstance(patch, int) or patch < 1:
+        raise ValueError(f"patch must be a positive number of pixels; got {patch!r}")
+    if images.dim() < 2 or images.shape[-2] % patch or images.shape[-1] % patch:
+        raise ValueError(
+            f"images [..., H, W] must have H and W divisible by the patch size {patch}; "
+            f"got shape {tuple(images.shape)}"
+        )
+    return torch.roll(images, shifts=(patch * int(t[0]), patch * int(t[1])), dims=(-2, -1))
+
+
 def permute_tokens(perm: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Reorder the tokens (first axis) of ``x`` ``[n, ...]``: row ``i`` of the result is ``x[perm[i]]``."""
     if perm.shape != (x.shape[0],):

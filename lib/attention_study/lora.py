@@ -2,12 +2,15 @@
 
 A :class:`LoRALinear` wraps any ``torch.nn.Linear`` — the query/key/value/output maps of this
 library's attention layers or of a Hugging Face module such as ``BertSelfAttention`` — and
-:func:`add_lora` swaps the wrappers in by attribute name.
+:func:`add_lora` swaps the wrappers in by attribute name. :func:`lora_output_change` measures how
+much the adapters change a module's output, so that an equivariance check of an adapted layer is
+known not to be a check of the unchanged base layer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -106,3 +109,50 @@ def randomize_lora_(
     """Randomise every adapter returned by :func:`add_lora` (stand-in for a trained LoRA)."""
     for a in adapters.values():
         a.randomize_(std, generator)
+
+
+def _adapters(module: nn.Module) -> list[LoRALinear]:
+    adapters = [m for m in module.modules() if isinstance(m, LoRALinear)]
+    if not adapters:
+        raise ValueError(f"{type(module).__name__} holds no LoRA adapters; add them with add_lora()")
+    return adapters
+
+
+@contextmanager
+def lora_disabled(module: nn.Module) -> Iterator[nn.Module]:
+    """Inside the block every :class:`LoRALinear` in ``module`` computes its base map only.
+
+    The adapters' scale is set to 0 (so ``base(x) + 0·(…)`` is ``base(x)`` exactly) and restored on
+    exit, also after an exception. A module without adapters is a ``ValueError``.
+    """
+    adapters = _adapters(module)
+    saved = [a.scale for a in adapters]
+    try:
+        for a in adapters:
+            a.scale = 0.0
+        yield module
+    finally:
+        for a, scale in zip(adapters, saved, strict=True):
+            a.scale = scale
+
+
+def lora_output_change(
+    module: nn.Module,
+    x: torch.Tensor,
+    f: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> float:
+    """``‖f(x) − f_base(x)‖ / ‖f_base(x)‖``: how much the LoRAs in ``module`` change its output.
+
+    ``f`` is the function under test (default: ``module`` itself), for instance a wrapper that runs
+    a Hugging Face layer on hidden states; ``f_base`` is the same function with every adapter in
+    ``module`` switched off by :func:`lora_disabled`. Frobenius norms; 0 for adapters with ``B = 0``.
+    """
+    fn = module if f is None else f
+    with torch.no_grad():
+        adapted = fn(x)
+        with lora_disabled(module):
+            base = fn(x)
+    norm = torch.linalg.norm(base)
+    if norm == 0:
+        raise ValueError("the base output is zero; the relative change is undefined")
+    return float(torch.linalg.norm(adapted - base) / norm)
