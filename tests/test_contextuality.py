@@ -7,14 +7,24 @@ import pytest
 
 from attention_study.contextuality import (
     CLASS_NAMES,
+    VERDICTS,
+    Comparison,
     attention_to_classes,
+    bert_base_layers,
+    bootstrap_ci,
+    clark_comparisons,
+    compare,
     contextuality_by_layer,
+    ethayarajh_comparisons,
+    format_comparisons,
     intra_sentence_similarity,
     max_explainable_variance,
+    min_distance_across_distinct_prefixes,
     min_distances_within_across,
     min_pairwise_distance,
     random_mev,
     random_pair_cosine,
+    seed_summary,
     self_similarity,
     token_classes,
 )
@@ -147,3 +157,180 @@ def test_within_and_across_distances_separate_yun_conditions():
     assert np.allclose(out["across"], [0.0, 1.0])  # layer 0: a shared token maps to one vector
     with pytest.raises(ValueError, match="two sequences"):
         min_distances_within_across([a])
+
+
+def test_contextuality_by_layer_returns_per_unit_values_consistent_with_its_means():
+    rng = np.random.default_rng(1)
+    hidden = [rng.normal(size=(3, 5, 6)) + 1.0 for _ in range(4)]
+    occurrences = {"a": [(0, 1), (1, 2), (3, 0)], "b": [(1, 0), (2, 4)]}
+    out = contextuality_by_layer(hidden, occurrences, n_pairs=300, n_draws=30)
+    assert out["baseline_cosine_pairs"].shape == (3, 300)
+    assert np.allclose(out["baseline_cosine_pairs"].mean(axis=1), out["baseline_cosine"])
+    assert out["intra_similarity_by_sentence"].shape == (4, 3)
+    assert np.allclose(out["intra_similarity_by_sentence"].mean(axis=0), out["intra_similarity"])
+    for word in occurrences:
+        assert np.allclose(
+            out["self_similarity_adjusted_by_word"][word],
+            out["self_similarity_by_word"][word] - out["baseline_cosine"],
+        )
+    mean_adjusted = np.mean([out["mev_adjusted_by_word"][w] for w in occurrences], axis=0)
+    assert np.allclose(mean_adjusted, out["mev_adjusted"])
+
+
+def test_min_distance_across_distinct_prefixes_skips_pairs_that_share_a_prefix():
+    # Two sequences [1, 2, 3] and [1, 2, 4]: tokens 0 and 1 share prefixes, token 2 does not.
+    a = np.array([[[0.0], [1.0], [5.0]]])  # [layer, token, d]
+    b = np.array([[[0.0], [1.0], [5.5]]])
+    assert min_distances_within_across([a, b])["across"][0] == 0.0
+    free = min_distance_across_distinct_prefixes([a, b], [np.array([1, 2, 3]), np.array([1, 2, 4])])
+    # Nearest pair whose prefixes differ: a's token 2 and b's token 2 (0.5 apart).
+    assert free.tolist() == [0.5]
+    with pytest.raises(ValueError, match="shape"):
+        min_distance_across_distinct_prefixes([a, b], [np.array([1, 2]), np.array([1, 2, 4])])
+
+
+# ---------------------------------------------------------------- comparing with a paper
+
+
+def test_bootstrap_ci_brackets_the_mean_is_reproducible_and_degenerate_for_constant_data():
+    x = np.random.default_rng(2).normal(loc=3.0, size=200)
+    est, low, high = bootstrap_ci(lambda i: x[i].mean(), len(x), seed=5)
+    assert est == pytest.approx(x.mean())
+    assert low < est < high and high - low == pytest.approx(2 * 1.96 / np.sqrt(200), rel=0.2)
+    assert bootstrap_ci(lambda i: x[i].mean(), len(x), seed=5) == (est, low, high)
+    wider = bootstrap_ci(lambda i: x[i].mean(), len(x), seed=5, confidence=0.99)
+    assert wider[1] < low and wider[2] > high
+    c = np.full(10, 7.0)
+    assert bootstrap_ci(lambda i: c[i].mean(), 10) == (7.0, 7.0, 7.0)
+
+
+def test_bootstrap_ci_with_strata_keeps_each_group_size():
+    groups = np.array([0] * 3 + [1] * 7)
+    seen = []
+
+    def count_first_group(i):
+        seen.append(int((groups[i] == 0).sum()))
+        return 0.0
+
+    bootstrap_ci(count_first_group, 10, strata=groups, n_resamples=200)
+    assert set(seen) == {3}
+
+
+def test_bootstrap_ci_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="at least 2 units"):
+        bootstrap_ci(lambda i: 0.0, 1)
+    with pytest.raises(ValueError, match="confidence"):
+        bootstrap_ci(lambda i: 0.0, 5, confidence=1.0)
+    with pytest.raises(ValueError, match="n_resamples"):
+        bootstrap_ci(lambda i: 0.0, 5, n_resamples=10)
+    with pytest.raises(ValueError, match="stratum"):
+        bootstrap_ci(lambda i: 0.0, 3, strata=[0, 0, 1])
+    with pytest.raises(ValueError, match="not finite"):
+        bootstrap_ci(lambda i: np.nan, 5)
+
+
+def comparison(side, low, high, threshold=0.0):
+    return Comparison("f", "p", "s", side, threshold, (low + high) / 2, low, high, 0.95)
+
+
+def test_comparison_verdict_reads_the_interval_against_the_threshold_on_either_side():
+    assert comparison(">", 0.1, 0.3).verdict == "agree"
+    assert comparison(">", -0.3, -0.1).verdict == "disagree"
+    assert comparison(">", -0.1, 0.1).verdict == "inconclusive"
+    assert comparison("<", -0.3, -0.1).verdict == "agree"
+    assert comparison("<", 0.1, 0.3).verdict == "disagree"
+    assert comparison("<", 0.45, 0.55, threshold=0.5).verdict == "inconclusive"
+    assert comparison(">", 0.0, 0.2).verdict == "inconclusive"  # touching the threshold is not enough
+    c = comparison("<", 0.1, 0.3, threshold=0.05)
+    assert c.criterion == "s < 0.05" and c.ours() == "0.20 [0.10, 0.30]"
+    with pytest.raises(ValueError, match="side"):
+        comparison(">=", 0.1, 0.3)
+    with pytest.raises(ValueError, match="empty"):
+        comparison(">", 0.3, 0.1)
+
+
+def test_compare_measures_the_statistic_and_gives_its_verdict():
+    x = np.random.default_rng(3).normal(loc=1.0, scale=0.1, size=50)
+    c = compare("mean is positive", "> 0", "mean", ">", 0.0, lambda i: x[i].mean(), len(x))
+    assert c.verdict == "agree" and c.low > 0.9 and c.estimate == pytest.approx(x.mean())
+
+
+def test_seed_summary_counts_verdicts_in_a_fixed_order():
+    assert seed_summary(["agree"] * 5) == "agree 5/5"
+    assert seed_summary(["inconclusive", "agree", "disagree", "agree"]) == (
+        "agree 2/4, disagree 1/4, inconclusive 1/4"
+    )
+    with pytest.raises(ValueError, match="unknown"):
+        seed_summary(["yes"])
+    with pytest.raises(ValueError, match="no verdicts"):
+        seed_summary([])
+
+
+def test_format_comparisons_prints_one_row_per_finding_and_a_seed_column_when_asked():
+    rows = [comparison(">", 0.1, 0.3), comparison("<", 0.1, 0.3)]
+    text = format_comparisons(rows)
+    lines = text.splitlines()
+    assert lines[0].split() == ["finding", "paper", "ours", "[CI]", "criterion", "verdict"]
+    assert lines[2].endswith("agree") and lines[3].endswith("disagree")
+    by_seed = format_comparisons(rows, by_seed=[rows, [comparison(">", -0.3, -0.1), rows[1]]])
+    assert "over 2 seeds" in by_seed and "agree 1/2, disagree 1/2" in by_seed
+    with pytest.raises(ValueError, match="same findings"):
+        format_comparisons(rows, by_seed=[rows[:1]])
+
+
+def test_bert_base_layers_match_relative_depth():
+    assert bert_base_layers(1, 4, 6) == [0, 1]
+    assert bert_base_layers(6, 10, 6) == [2, 3, 4]
+    assert bert_base_layers(9, 12, 6) == [4, 5]
+    assert bert_base_layers(1, 12, 12) == list(range(12))
+    assert bert_base_layers(6, 10, 12) == [5, 6, 7, 8, 9]
+    with pytest.raises(ValueError, match="first"):
+        bert_base_layers(5, 4, 6)
+
+
+def synthetic_clark_texts(n_texts=6, n=5, layers=3, heads=2, seed=4):
+    """Heads that attend uniformly, except layer 1 head 0 (previous token) and layer 3 head 1 ([SEP])."""
+    rng = np.random.default_rng(seed)
+    tokens = ["[CLS]", "a", ",", "b", "[SEP]"]
+    per_text, shares, ent = [], [], []
+    for _ in range(n_texts):
+        a = np.full((layers, heads, n, n), 1 / n) + rng.uniform(0, 0.01, size=(layers, heads, n, n))
+        a[0, 0] = np.eye(n, k=-1)
+        a[0, 0, 0, 0] = 1.0
+        a[2, 1] = 0.0
+        a[2, 1, :, -1] = 1.0
+        a /= a.sum(axis=-1, keepdims=True)
+        per_text.append(attention_to_classes(a, tokens))
+        shares.append({c: float(m.mean()) for c, m in token_classes(tokens).items()})
+        h = -(a * np.log2(np.where(a > 0, a, 1))).sum(axis=-1).mean(axis=-1) / np.log2(n)
+        ent.append(h)
+    return per_text, shares, ent
+
+
+def test_clark_comparisons_find_a_previous_token_head_and_no_self_attending_head():
+    rows = clark_comparisons(*synthetic_clark_texts(), n_resamples=200)
+    assert len(rows) == 7 and all(r.verdict in VERDICTS for r in rows)
+    by_finding = {r.finding: r for r in rows}
+    assert by_finding["Some heads attend mostly to the previous/next token"].verdict == "agree"
+    assert by_finding["Heads put little attention on the current token"].verdict == "agree"
+    assert rows[0].confidence == pytest.approx(1 - 0.05 / 7)
+
+
+def test_ethayarajh_comparisons_on_static_and_random_representations():
+    rng = np.random.default_rng(5)
+    vocab = rng.normal(size=(8, 16)) + 2.0  # a shared offset: anisotropic
+    sentences = [rng.choice(8, size=6, replace=False) for _ in range(12)]
+    static = [np.stack([vocab[s], vocab[s] + 0.01 * rng.normal(size=(6, 16))]) for s in sentences]
+    occ = {}
+    for k, s in enumerate(sentences):
+        for t, w in enumerate(s):
+            occ.setdefault(f"w{w}", []).append((k, t))
+    result = contextuality_by_layer(static, occ, n_pairs=500, n_draws=20)
+    rows = ethayarajh_comparisons(result, "vision", n_resamples=200)
+    assert [r.finding for r in rows][:1] == ["Representations are anisotropic in every layer"]
+    assert len(rows) == 3 and rows[0].verdict == "agree"
+    # A static embedding: one vector explains all of a word's variance, far above 5%.
+    assert rows[2].verdict == "disagree"
+    text_rows = ethayarajh_comparisons(result, "bidirectional", stopwords=["w0", "w1"], n_resamples=200)
+    assert len(text_rows) == 6 and text_rows[-1].finding.startswith("Stopwords")
+    assert len(ethayarajh_comparisons(result, "causal", n_resamples=200)) == 4

@@ -13,14 +13,19 @@ from attention_study.information import (
     ROW_SUM_ATOL,
     as_distribution,
     causal_common_support,
+    causal_kl_pattern,
+    double_softmax_effect,
     entropy,
+    epsilon_patched_kl,
     js_distance,
     js_divergence,
     kl_divergence,
     kl_divergence_common_support,
     max_entropy,
+    normalised_entropy,
     pairwise_js_distance,
     softmax,
+    triangle_slack,
 )
 
 
@@ -175,6 +180,75 @@ def test_softmax_of_probabilities_flattens_rows_and_raises_entropy():
     assert np.all(entropy(twice) > entropy(p))
     # A probability row lies in [0, 1], so the second softmax keeps every ratio within e.
     assert np.all(twice.max(axis=-1) / twice.min(axis=-1) <= np.e + 1e-12)
+
+
+def test_double_softmax_effect_respects_the_entropy_bound_and_flattens_rows():
+    a = random_rows((2, 3, 7, 7), 13, sharp=8.0)
+    effect = double_softmax_effect(a)
+    assert effect["entropy"].shape == (2 * 3 * 7,) and effect["js"].shape == (2 * 3 * 7 * 6,)
+    assert effect["bound_margin"].min() >= -1e-12
+    assert np.all(effect["entropy_double"] > effect["entropy"])
+    assert np.median(effect["js_double"]) < np.median(effect["js"])
+    with pytest.raises(ValueError, match=r"\[\.\.\., n, n\]"):
+        double_softmax_effect(random_rows((3, 4)))
+
+
+# ---------------------------------------------------------------- normalised entropy, metrics, causal KL
+
+
+def test_normalised_entropy_is_one_for_uniform_and_zero_for_one_hot_heads():
+    n = 6
+    uniform = np.full((n, n), 1 / n)
+    one_hot = np.eye(n)
+    assert np.allclose(normalised_entropy(np.stack([uniform, one_hot])), [1.0, 0.0], atol=1e-12)
+    causal_uniform = np.tril(np.ones((n, n))) / np.arange(1, n + 1)[:, None]
+    assert normalised_entropy(causal_uniform, causal=True) == pytest.approx(1.0, abs=1e-12)
+    # Read as bidirectional, the causal rows are far from uniform over all n keys.
+    assert normalised_entropy(causal_uniform) < 0.8
+
+
+def test_normalised_entropy_rejects_non_square_and_non_causal_rows_marked_causal():
+    with pytest.raises(ValueError, match=r"\[\.\.\., n, n\]"):
+        normalised_entropy(random_rows((3, 4)))
+    with pytest.raises(ValueError, match="later key"):
+        normalised_entropy(random_rows((4, 4)), causal=True)
+    with pytest.raises(ValueError, match="at least 2"):
+        normalised_entropy(np.ones((1, 1)))
+
+
+def test_triangle_slack_is_non_negative_for_a_metric_and_negative_for_squared_distances():
+    x = np.array([0.0, 1.0, 2.0, 5.0])
+    d = np.abs(x[:, None] - x[None, :])
+    slack = triangle_slack(d)
+    assert slack.shape == (4 * 3 * 2,)
+    assert slack.min() == 0.0  # collinear points: equality
+    assert triangle_slack(d**2).min() == pytest.approx(-12.0)  # 0, 2, 5: 4 + 9 < 25
+    assert triangle_slack(np.stack([d, d])).shape == (2, 24)
+    with pytest.raises(ValueError, match="n >= 3"):
+        triangle_slack(np.zeros((2, 2)))
+
+
+def test_causal_kl_pattern_is_finite_forwards_and_infinite_backwards_only_for_causal_rows():
+    assert causal_kl_pattern(causal_rows(6, seed=14)) == (True, True)
+    full = random_rows((6, 6), 15)
+    assert causal_kl_pattern(full) == (True, False)
+    # A last row with no weight beyond key 1 breaks both halves for the pair (2, 3).
+    rows = causal_rows(4, seed=16)
+    rows[3] = [0.5, 0.5, 0.0, 0.0]
+    assert causal_kl_pattern(rows) == (False, False)
+
+
+def test_epsilon_patched_kl_is_finite_and_grows_by_log_of_the_patch_ratio_times_the_weight_outside():
+    p = np.array([0.3, 0.3, 0.4])
+    q = np.array([0.5, 0.5, 0.0])
+    assert kl_divergence(p, q) == np.inf
+    small, smaller = epsilon_patched_kl(p, q, 1e-9), epsilon_patched_kl(p, q, 1e-12)
+    assert np.isfinite(small) and np.isfinite(smaller)
+    assert smaller - small == pytest.approx(0.4 * np.log2(1e3), rel=1e-3)
+    # Where KL is finite the patch barely moves it.
+    assert epsilon_patched_kl(q, p, 1e-9) == pytest.approx(kl_divergence(q, p), abs=1e-6)
+    with pytest.raises(ValueError, match="eps"):
+        epsilon_patched_kl(p, q, 0.0)
 
 
 # ---------------------------------------------------------------- bad input

@@ -11,7 +11,14 @@ Three groups of small functions over plain arrays (NumPy or torch in, NumPy ``fl
    :func:`random_pair_cosine`, :func:`random_mev`, and :func:`contextuality_by_layer` which
    applies them to the hidden states of many sentences at once.
 3. **Contextual mappings** (Yun et al. 2020): are all token representations distinct within and
-   across sequences? — :func:`min_pairwise_distance`, :func:`min_distances_within_across`.
+   across sequences? — :func:`min_pairwise_distance`, :func:`min_distances_within_across`,
+   :func:`min_distance_across_distinct_prefixes`, and for a traced model
+   :func:`static_embeddings`, :func:`layer_representations`, :func:`yun_distances`.
+4. **Comparing with a paper**: a finding, the statistic that tests it, a threshold and a bootstrap
+   confidence interval give a computed verdict (agree / disagree / inconclusive) —
+   :func:`bootstrap_ci`, :func:`compare`, :class:`Comparison`, :func:`format_comparisons`,
+   :func:`seed_summary`; the findings of Clark et al. 2019 and Ethayarajh 2019 as used by the
+   book are :func:`clark_comparisons` and :func:`ethayarajh_comparisons`.
 
 Anisotropy convention (as in Ethayarajh 2019): at each layer, the baseline of self-similarity and
 of intra-sentence similarity is the mean cosine similarity between representations of randomly
@@ -22,8 +29,10 @@ tokens (from different sentences) in a set of the same size as the word's occurr
 
 from __future__ import annotations
 
+import math
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,16 +42,29 @@ from .information import as_distribution
 
 __all__ = [
     "CLASS_NAMES",
+    "VERDICTS",
+    "Comparison",
     "attention_to_classes",
+    "bert_base_layers",
+    "bootstrap_ci",
+    "clark_comparisons",
+    "compare",
     "contextuality_by_layer",
+    "ethayarajh_comparisons",
+    "format_comparisons",
     "intra_sentence_similarity",
+    "layer_representations",
     "max_explainable_variance",
+    "min_distance_across_distinct_prefixes",
     "min_distances_within_across",
     "min_pairwise_distance",
     "random_mev",
     "random_pair_cosine",
+    "seed_summary",
     "self_similarity",
+    "static_embeddings",
     "token_classes",
+    "yun_distances",
 ]
 
 #: The statistics :func:`attention_to_classes` returns, in order.
@@ -181,11 +203,14 @@ def max_explainable_variance(occurrences: Any, center: bool = False) -> np.ndarr
         raise ValueError(f"MEV needs >= 2 occurrences, got {x.shape[-2]}")
     if center:
         x = x - x.mean(axis=-2, keepdims=True)
-    s = np.linalg.svd(x, compute_uv=False)
-    energy = (s**2).sum(axis=-1)
+    # σ_1² is the top eigenvalue of the smaller Gram matrix (X Xᵀ or Xᵀ X), and Σ σ_i² = ‖X‖²_F:
+    # a symmetric eigenvalue problem of size min(n, d), much cheaper than a batched SVD.
+    xt = np.swapaxes(x, -1, -2)
+    gram = x @ xt if x.shape[-2] <= x.shape[-1] else xt @ x
+    energy = (x**2).sum(axis=(-2, -1))
     if np.any(energy == 0):
         raise ValueError("occurrence matrix is zero; MEV is undefined")
-    return s[..., 0] ** 2 / energy
+    return np.linalg.eigvalsh(gram)[..., -1] / energy
 
 
 def _cross_sentence_pairs(
@@ -204,13 +229,17 @@ def _cross_sentence_pairs(
     return np.array(first[:n_pairs]), np.array(second[:n_pairs])
 
 
-def random_pair_cosine(pool: Any, sentence_ids: Any, n_pairs: int = 2000, seed: int = 0) -> np.ndarray:
+def random_pair_cosine(
+    pool: Any, sentence_ids: Any, n_pairs: int = 2000, seed: int = 0, per_pair: bool = False
+) -> np.ndarray:
     """Anisotropy baseline: mean cosine similarity of random token pairs from different sentences.
 
     Args:
         pool: ``[..., N, d]`` token representations (e.g. ``[layer, N, d]``).
         sentence_ids: ``[N]`` the sentence each token comes from.
         n_pairs: how many pairs to draw (the same pairs at every leading index).
+        per_pair: return the ``[..., n_pairs]`` cosines themselves instead of their mean (for a
+            confidence interval).
 
     Returns:
         ``[...]`` mean cosine; 0 for isotropic representations, near 1 in a narrow cone.
@@ -220,7 +249,8 @@ def random_pair_cosine(pool: Any, sentence_ids: Any, n_pairs: int = 2000, seed: 
     if ids.shape != (x.shape[-2],):
         raise ValueError(f"sentence_ids must have shape ({x.shape[-2]},), got {ids.shape}")
     i, j = _cross_sentence_pairs(ids, n_pairs, np.random.default_rng(seed))
-    return (x[..., i, :] * x[..., j, :]).sum(axis=-1).mean(axis=-1)
+    cosines = (x[..., i, :] * x[..., j, :]).sum(axis=-1)
+    return cosines if per_pair else cosines.mean(axis=-1)
 
 
 def random_mev(pool: Any, sentence_ids: Any, size: int, n_draws: int = 200, seed: int = 0) -> np.ndarray:
@@ -267,8 +297,11 @@ def contextuality_by_layer(
         ``{"self_similarity", "intra_similarity", "mev", "baseline_cosine", "baseline_mev",
         "self_similarity_adjusted", "intra_similarity_adjusted", "mev_adjusted"}``, each
         ``[layer + 1]``; word-level metrics are averaged over the words, intra-sentence over the
-        sentences. Also ``"self_similarity_by_word"`` and ``"mev_by_word"``: ``{word: [layer + 1]}``
-        (raw values).
+        sentences. Per unit, for confidence intervals: ``"self_similarity_by_word"``,
+        ``"mev_by_word"`` (raw) and ``"self_similarity_adjusted_by_word"``,
+        ``"mev_adjusted_by_word"``, each ``{word: [layer + 1]}``; ``"intra_similarity_by_sentence"``
+        ``[sentence, layer + 1]`` (raw); ``"baseline_cosine_pairs"`` ``[layer + 1, n_pairs]``, the
+        cosines whose mean is the baseline.
     """
     states = [_array(h, f"hidden[{s}]", 3) for s, h in enumerate(hidden)]
     if len(states) < 2:
@@ -297,24 +330,31 @@ def contextuality_by_layer(
         self_sims.append(self_similarity(occ))
         mevs.append(max_explainable_variance(occ))
         sizes.append(len(places))
-    intra = np.mean([intra_sentence_similarity(h[:, m]) for h, m in zip(states, masks, strict=True)], axis=0)
+    intra_each = np.stack([intra_sentence_similarity(h[:, m]) for h, m in zip(states, masks, strict=True)])
     pool = np.concatenate([h[:, m] for h, m in zip(states, masks, strict=True)], axis=1)
     ids = np.concatenate([np.full(int(m.sum()), s) for s, m in enumerate(masks)])
-    base_cos = random_pair_cosine(pool, ids, n_pairs=n_pairs, seed=seed)
+    pair_cos = random_pair_cosine(pool, ids, n_pairs=n_pairs, seed=seed, per_pair=True)
+    base_cos = pair_cos.mean(axis=-1)
     by_size = {k: random_mev(pool, ids, size=k, n_draws=n_draws, seed=seed + k) for k in set(sizes)}
     base_mev = np.mean([by_size[k] for k in sizes], axis=0)  # matched to each word's count
     result = {
         "self_similarity": np.mean(self_sims, axis=0),
-        "intra_similarity": intra,
+        "intra_similarity": intra_each.mean(axis=0),
         "mev": np.mean(mevs, axis=0),
         "baseline_cosine": base_cos,
         "baseline_mev": base_mev,
     }
     result["self_similarity_adjusted"] = result["self_similarity"] - base_cos
-    result["intra_similarity_adjusted"] = intra - base_cos
+    result["intra_similarity_adjusted"] = result["intra_similarity"] - base_cos
     result["mev_adjusted"] = result["mev"] - base_mev
     result["self_similarity_by_word"] = dict(zip(occurrences, self_sims, strict=True))
     result["mev_by_word"] = dict(zip(occurrences, mevs, strict=True))
+    result["self_similarity_adjusted_by_word"] = {w: v - base_cos for w, v in zip(occurrences, self_sims, strict=True)}
+    result["mev_adjusted_by_word"] = {
+        w: v - by_size[k] for w, v, k in zip(occurrences, mevs, sizes, strict=True)
+    }
+    result["intra_similarity_by_sentence"] = intra_each
+    result["baseline_cosine_pairs"] = pair_cos
     return result
 
 
@@ -367,3 +407,380 @@ def min_distances_within_across(representations: Sequence[Any]) -> dict[str, np.
         "across": pairs[:, ~same].min(axis=-1),
         "median": np.median(pairs, axis=-1),
     }
+
+
+def min_distance_across_distinct_prefixes(states: Sequence[Any], token_ids: Sequence[Any]) -> np.ndarray:
+    """Smallest distance across sequences over token pairs whose *prefixes* differ, per layer.
+
+    In a causal model token ``i`` sees tokens ``0..i`` only, so two sequences that share their
+    first ``i + 1`` tokens give those tokens the same vectors; this is Yun et al.'s across-sequence
+    distance with such pairs left out.
+
+    Args:
+        states: one ``[layer, token, d]`` array per sequence.
+        token_ids: one ``[token]`` id array per sequence (prefixes are compared on ids).
+
+    Returns:
+        ``[layer]`` minimum distance (``inf`` when every cross pair shares its prefix).
+    """
+    reps = [_array(s, f"states[{k}]", 3) for k, s in enumerate(states)]
+    ids = [np.asarray(getattr(t, "tolist", lambda t=t: t)()) for t in token_ids]
+    if len(reps) < 2 or len(reps) != len(ids):
+        raise ValueError("need at least two sequences and one id array per sequence")
+    for k, (r, t) in enumerate(zip(reps, ids, strict=True)):
+        if t.shape != (r.shape[1],):
+            raise ValueError(f"token_ids[{k}] has shape {t.shape}; expected ({r.shape[1]},)")
+    prefixes = [[tuple(t[: i + 1].tolist()) for i in range(len(t))] for t in ids]
+    best = np.full(reps[0].shape[0], np.inf)
+    for a in range(len(reps)):
+        for b in range(a + 1, len(reps)):
+            d = np.linalg.norm(reps[a][:, :, None] - reps[b][:, None, :], axis=-1)
+            same = np.array([[pa == pb for pb in prefixes[b]] for pa in prefixes[a]])
+            best = np.minimum(best, np.where(same, np.inf, d).min(axis=(1, 2)))
+    return best
+
+
+def static_embeddings(model: Any, trace: Any) -> np.ndarray:
+    """``[token, d]``: the input embedding of each token of a trace, without positions or context.
+
+    Text models: the token embedding table at the trace's ids. ViT: the patch embedding of each
+    patch, after the learned ``[CLS]`` vector. ``model`` is a loaded model (``.model``, ``.family``).
+    """
+    import torch
+
+    table = model.model.get_input_embeddings()
+    with torch.no_grad():
+        if model.family == "vit":
+            patches = table(trace.extras["pixel_values"][None])[0]
+            cls = model.model.base_model.embeddings.cls_token[0]
+            return torch.cat([cls, patches]).double().numpy()
+        return table(trace.input_ids).double().numpy()
+
+
+def layer_representations(trace: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Hidden states ``[layer + 1, token, d]`` and all heads' context vectors concatenated per
+    layer, ``[layer, token, d]``, of one trace (float64)."""
+    contexts = trace.contexts.permute(0, 2, 1, 3).reshape(trace.n_layers, trace.n_tokens, -1)
+    return trace.hidden_states.double().numpy(), contexts.double().numpy()
+
+
+def yun_distances(model: Any, traces: Sequence[Any]) -> dict[str, dict[str, np.ndarray]]:
+    """:func:`min_distances_within_across` of the static embedding, the hidden states and the
+    context vectors of ``traces`` (one per sequence): ``{"static"|"hidden"|"context": {...}}``."""
+    hidden, contexts = zip(*(layer_representations(t) for t in traces), strict=True)
+    return {
+        "static": min_distances_within_across([static_embeddings(model, t) for t in traces]),
+        "hidden": min_distances_within_across(hidden),
+        "context": min_distances_within_across(contexts),
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# Comparing a measurement with a paper's finding
+
+#: The verdicts of a :class:`Comparison`, in the order :func:`seed_summary` lists them.
+VERDICTS = ("agree", "disagree", "inconclusive")
+
+
+def bootstrap_ci(
+    statistic: Callable[[np.ndarray], float],
+    n_units: int,
+    *,
+    strata: Any | None = None,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """Percentile bootstrap interval of a statistic of ``n_units`` independent units.
+
+    ``statistic(idx)`` computes the statistic from the units ``idx`` (an int array, with repeats
+    when resampled). It is called once with ``arange(n_units)`` for the estimate and
+    ``n_resamples`` times with units drawn with replacement. With ``strata`` (one label per unit)
+    units are redrawn within their stratum, which keeps each group's size (two-group comparisons).
+
+    Why not :func:`scipy.stats.bootstrap`: it resamples the arrays it is given along one axis,
+    while here one draw of the units (texts, words, sentences, pairs) drives several arrays of
+    different shapes and statistics such as "the largest, over heads, of a mean over texts".
+
+    Returns:
+        ``(estimate, low, high)``; ``low``/``high`` are the ``(1 ∓ confidence)/2`` quantiles.
+
+    Raises:
+        ValueError: fewer than two units (or a stratum of one), a confidence outside (0, 1),
+            fewer than 100 resamples, or a non-finite statistic.
+    """
+    if n_units < 2:
+        raise ValueError(f"a bootstrap needs at least 2 units, got {n_units}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if n_resamples < 100:
+        raise ValueError(f"n_resamples must be >= 100, got {n_resamples}")
+    labels = np.zeros(n_units, dtype=int) if strata is None else np.asarray(strata)
+    if labels.shape != (n_units,):
+        raise ValueError(f"strata must have one label per unit ({n_units}), got shape {labels.shape}")
+    groups = [np.flatnonzero(labels == g) for g in np.unique(labels)]
+    if any(len(g) < 2 for g in groups):
+        raise ValueError("every stratum needs at least 2 units")
+    rng = np.random.default_rng(seed)
+    estimate = float(statistic(np.arange(n_units)))
+    values = np.empty(n_resamples)
+    for r in range(n_resamples):
+        idx = np.concatenate([g[rng.integers(0, len(g), size=len(g))] for g in groups])
+        values[r] = statistic(idx)
+    if not (math.isfinite(estimate) and np.all(np.isfinite(values))):
+        raise ValueError("the statistic is not finite on every resample")
+    low, high = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return estimate, float(low), float(high)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One published finding next to our measurement of it.
+
+    The finding holds in our data when the statistic lies on ``side`` (``">"`` or ``"<"``) of
+    ``threshold``. The verdict reads the confidence interval: **agree** when all of it lies on the
+    paper's side, **disagree** when all of it lies on the other side, **inconclusive** otherwise.
+    """
+
+    finding: str
+    paper: str
+    statistic: str
+    side: str
+    threshold: float
+    estimate: float
+    low: float
+    high: float
+    confidence: float
+
+    def __post_init__(self) -> None:
+        if self.side not in (">", "<"):
+            raise ValueError(f"side must be '>' or '<', got {self.side!r}")
+        if not self.low <= self.high:
+            raise ValueError(f"interval [{self.low}, {self.high}] is empty")
+
+    @property
+    def criterion(self) -> str:
+        """What must hold for the paper's finding, e.g. ``"top − layer 1 < 0"``."""
+        return f"{self.statistic} {self.side} {self.threshold:g}"
+
+    @property
+    def verdict(self) -> str:
+        """``"agree"``, ``"disagree"`` or ``"inconclusive"`` (see the class docstring)."""
+        above, below = self.low > self.threshold, self.high < self.threshold
+        paper_side, other_side = (above, below) if self.side == ">" else (below, above)
+        return "agree" if paper_side else "disagree" if other_side else "inconclusive"
+
+    def ours(self, digits: int = 2) -> str:
+        """The estimate and its interval, ``"0.41 [0.35, 0.47]"``."""
+        return f"{self.estimate:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
+
+
+def compare(
+    finding: str,
+    paper: str,
+    statistic: str,
+    side: str,
+    threshold: float,
+    fn: Callable[[np.ndarray], float],
+    n_units: int,
+    *,
+    strata: Any | None = None,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> Comparison:
+    """A :class:`Comparison` whose interval is :func:`bootstrap_ci` of ``fn`` over ``n_units``."""
+    estimate, low, high = bootstrap_ci(
+        fn, n_units, strata=strata, confidence=confidence, n_resamples=n_resamples, seed=seed
+    )
+    return Comparison(finding, paper, statistic, side, threshold, estimate, low, high, confidence)
+
+
+def seed_summary(verdicts: Sequence[str]) -> str:
+    """Verdicts over several training seeds, counted: ``"agree 5/5"``, ``"agree 3/5, disagree 2/5"``."""
+    if not verdicts:
+        raise ValueError("no verdicts to summarise")
+    unknown = set(verdicts) - set(VERDICTS)
+    if unknown:
+        raise ValueError(f"unknown verdicts {sorted(unknown)}; valid: {VERDICTS}")
+    n = len(verdicts)
+    return ", ".join(f"{v} {verdicts.count(v)}/{n}" for v in VERDICTS if v in verdicts)
+
+
+def format_comparisons(
+    comparisons: Sequence[Comparison],
+    by_seed: Sequence[Sequence[Comparison]] | None = None,
+    digits: int = 2,
+) -> str:
+    """A text table with one row per finding: finding, paper, ours [CI], criterion, verdict.
+
+    With ``by_seed`` (the same comparisons for every training seed, seed order) a last column
+    counts the verdicts over the seeds; ``comparisons`` is then the run shown in the other columns.
+    """
+    header = ["finding", "paper", "ours [CI]", "criterion", "verdict"]
+    rows = [[c.finding, c.paper, c.ours(digits), c.criterion, c.verdict] for c in comparisons]
+    if by_seed is not None:
+        if any(len(run) != len(comparisons) for run in by_seed):
+            raise ValueError("every seed must have the same findings as the run shown")
+        header.append(f"over {len(by_seed)} seeds")
+        for k, row in enumerate(rows):
+            row.append(seed_summary([run[k].verdict for run in by_seed]))
+    widths = [max(len(str(r[c])) for r in [header, *rows]) for c in range(len(header))]
+    lines = ["  ".join(f"{cell:<{w}}" for cell, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def bert_base_layers(first: int, last: int, n_layers: int, reference: int = 12) -> list[int]:
+    """0-based layers of an ``n_layers`` model that overlap layers ``first..last`` (1-based) of a
+    ``reference``-layer model, matching relative depth: layer ``k`` covers ``((k−1)·R/n, k·R/n]``."""
+    if not 1 <= first <= last <= reference:
+        raise ValueError(f"need 1 <= first <= last <= {reference}, got {first}..{last}")
+    if n_layers < 1:
+        raise ValueError(f"n_layers must be >= 1, got {n_layers}")
+    scale = reference / n_layers
+    return [k - 1 for k in range(1, n_layers + 1) if (k - 1) * scale < last and k * scale > first - 1]
+
+
+def clark_comparisons(
+    per_text: Sequence[Mapping[str, np.ndarray]],
+    shares: Sequence[Mapping[str, float]],
+    normalised_entropy: Sequence[np.ndarray],
+    *,
+    family_error_rate: float = 0.05,
+    n_resamples: int = 4000,
+    seed: int = 0,
+) -> list[Comparison]:
+    """Clark et al. (2019)'s findings about BERT-base's heads, tested on another encoder.
+
+    Args:
+        per_text: per text, :func:`attention_to_classes` of its ``[layer, head, q, k]`` attention.
+        shares: per text, the fraction of its tokens in each class (``"punctuation"`` is used).
+        normalised_entropy: per text, ``[layer, head]`` mean of ``H(row) / log2(n)``.
+        family_error_rate: the chance that any of the intervals misses, Bonferroni-split
+            over the findings (each interval has confidence ``1 − rate / n_findings``).
+
+    Layer bands are those of BERT-base (12 layers) mapped by :func:`bert_base_layers`: early
+    1–4, middle 6–10, deep 9–12, first half 1–6. Units of the bootstrap: the texts.
+    """
+    stats = {c: np.stack([t[c] for t in per_text]) for c in CLASS_NAMES}  # [text, layer, head]
+    ent = np.stack(normalised_entropy)
+    punct_share = np.array([s["punctuation"] for s in shares])
+    n_texts, n_layers = ent.shape[0], ent.shape[1]
+    if any(len(x) != n_texts for x in (per_text, shares)):
+        raise ValueError("per_text, shares and normalised_entropy need one entry per text")
+    early, middle = bert_base_layers(1, 4, n_layers), bert_base_layers(6, 10, n_layers)
+    deep, first_half = bert_base_layers(9, 12, n_layers), bert_base_layers(1, 6, n_layers)
+    later = [k for k in range(n_layers) if k not in early]
+    second_half = [k for k in range(n_layers) if k not in first_half]
+    positional = np.maximum(stats["previous"], stats["next"])
+
+    def bands(layers: list[int]) -> str:
+        return f"{layers[0] + 1}-{layers[-1] + 1}" if len(layers) > 1 else f"{layers[0] + 1}"
+
+    def layer_mean(x: np.ndarray, idx: np.ndarray, layers: list[int]) -> float:
+        return float(x[idx][:, layers].mean())
+
+    specs = [
+        ("Lower layers attend broadly (first layer: highest entropy)", "layer 1 broadest",
+         "L1 - max(other layers)", ">", 0.0,
+         lambda i: ent[i, 0].mean() - ent[i, 1:].mean(axis=(0, 2)).max()),
+        ("Early heads attend to [CLS]", "[CLS] weight peaks early",
+         f"[CLS]: L{bands(early)} - L{bands(later)}", ">", 0.0,
+         lambda i: layer_mean(stats["cls"], i, early) - layer_mean(stats["cls"], i, later)),
+        ("Middle heads attend to [SEP]", "over half in layers 6-10",
+         f"[SEP] in L{bands(middle)}", ">", 0.5,
+         lambda i: layer_mean(stats["sep"], i, middle)),
+        ("Deep heads attend to periods and commas", "high in deep layers",
+         f"punct. in L{bands(deep)} - share", ">", 0.0,
+         lambda i: layer_mean(stats["punctuation"], i, deep) - punct_share[i].mean()),
+        ("Some heads attend mostly to the previous/next token", "heads above 0.5",
+         "max head prev/next", ">", 0.5,
+         lambda i: positional[i].mean(axis=0).max()),
+        ("... especially in early layers", "mostly early",
+         f"max L{bands(first_half)} - max L{bands(second_half)}", ">", 0.0,
+         lambda i: positional[i][:, first_half].mean(axis=0).max()
+         - positional[i][:, second_half].mean(axis=0).max()),
+        ("Heads put little attention on the current token", "little",
+         "max head self", "<", 0.5,
+         lambda i: stats["self"][i].mean(axis=0).max()),
+    ]
+    confidence = 1 - family_error_rate / len(specs)
+    return [
+        compare(*spec, n_texts, confidence=confidence, n_resamples=n_resamples, seed=seed)
+        for spec in specs
+    ]
+
+
+def ethayarajh_comparisons(
+    result: Mapping[str, Any],
+    role: str,
+    stopwords: Sequence[str] = (),
+    *,
+    family_error_rate: float = 0.05,
+    n_resamples: int = 4000,
+    seed: int = 0,
+) -> list[Comparison]:
+    """Ethayarajh (2019)'s findings, tested on one model's :func:`contextuality_by_layer` result.
+
+    Findings for every model: anisotropy in every layer above the input (units: the random
+    pairs), more context-specific upper layers and less than 5% of a word's variance explained
+    by a static vector (units: the words). For ``role="bidirectional"`` (BERT's findings) and
+    ``"causal"`` (GPT-2's) the intra-sentence findings (units: the sentences), and, when at
+    least two stopwords and two other words occur, the stopword finding (units: the words, drawn
+    within each group). Layer 0 (the input embedding) is outside every finding. Intervals are
+    Bonferroni-corrected over the findings (``family_error_rate``); the baselines are taken as
+    fixed (their own sampling error is not in the interval).
+    """
+    pairs = np.asarray(result["baseline_cosine_pairs"])[1:]  # [layer, pair]
+    words = list(result["self_similarity_adjusted_by_word"])
+    self_adj = np.stack([result["self_similarity_adjusted_by_word"][w] for w in words])  # [word, layer+1]
+    mev_adj = np.stack([result["mev_adjusted_by_word"][w] for w in words])
+    intra = np.asarray(result["intra_similarity_by_sentence"]) - np.asarray(result["baseline_cosine"])
+    top = self_adj.shape[1] - 1
+    n_pairs, n_words, n_sentences = pairs.shape[1], len(words), len(intra)
+    specs: list[tuple[Any, ...]] = [
+        ("Representations are anisotropic in every layer", "cosine > 0 in all layers",
+         "min over layers of random-pair cosine", ">", 0.0,
+         lambda i: pairs[:, i].mean(axis=1).min(), n_pairs),
+        ("Upper layers are more context-specific", "self-sim. falls with depth",
+         f"adj. self-sim. L{top} - L1", "<", 0.0,
+         lambda i: self_adj[i, top].mean() - self_adj[i, 1].mean(), n_words),
+        ("A static vector explains < 5% of a word's variance", "MEV < 0.05 in all layers",
+         "max over layers of adj. MEV", "<", 0.05,
+         lambda i: mev_adj[i, 1:].mean(axis=0).max(), n_words),
+    ]
+    if role == "bidirectional":
+        specs += [
+            ("BERT: words of a sentence are more alike than random", "intra-sim. > baseline",
+             "min over layers of adj. intra-sim.", ">", 0.0,
+             lambda i: intra[i, 1:].mean(axis=0).min(), n_sentences),
+            ("BERT: ... and less alike in upper layers", "intra-sim. falls with depth",
+             f"adj. intra-sim. L{top} - L1", "<", 0.0,
+             lambda i: intra[i, top].mean() - intra[i, 1].mean(), n_sentences),
+        ]
+    elif role == "causal":
+        specs.append(
+            ("GPT-2: words of a sentence are no more alike than random", "intra-sim. ~ baseline",
+             "max over layers of |adj. intra-sim.|", "<", 0.1,
+             lambda i: np.abs(intra[i, 1:].mean(axis=0)).max(), n_sentences)
+        )
+    stop = [k for k, w in enumerate(words) if w in set(stopwords)]
+    other = [k for k in range(len(words)) if k not in stop]
+    if role in ("bidirectional", "causal") and len(stop) >= 2 and len(other) >= 2:
+        order = np.array(stop + other)
+        is_stop = np.array([1] * len(stop) + [0] * len(other))
+        top_sim = self_adj[order, top]
+        specs.append(
+            ("Stopwords are among the most context-specific words", "lowest self-sim.",
+             f"L{top} self-sim.: stopwords - others", "<", 0.0,
+             lambda i: top_sim[i][is_stop[i] == 1].mean() - top_sim[i][is_stop[i] == 0].mean(),
+             len(order), is_stop)
+        )
+    confidence = 1 - family_error_rate / len(specs)
+    out = []
+    for finding, paper, statistic, side, threshold, fn, n, *strata in specs:
+        out.append(compare(finding, paper, statistic, side, threshold, fn, n,
+                           strata=strata[0] if strata else None, confidence=confidence,
+                           n_resamples=n_resamples, seed=seed))
+    return out

@@ -32,14 +32,19 @@ __all__ = [
     "ROW_SUM_ATOL",
     "as_distribution",
     "causal_common_support",
+    "causal_kl_pattern",
+    "double_softmax_effect",
     "entropy",
+    "epsilon_patched_kl",
     "js_distance",
     "js_divergence",
     "kl_divergence",
     "kl_divergence_common_support",
     "max_entropy",
+    "normalised_entropy",
     "pairwise_js_distance",
     "softmax",
+    "triangle_slack",
 ]
 
 #: Largest tolerated ``|Σ_k p_k − 1|`` of a row. float32 softmax rows over a few hundred keys sum
@@ -285,3 +290,98 @@ def pairwise_js_distance(rows: Any, unit: str = "bits", atol: float = ROW_SUM_AT
     out[:, idx, idx] = 0.0
     out = np.sqrt(np.maximum(out, 0.0) / scale)
     return out.reshape(*lead, n, n)
+
+
+def normalised_entropy(attentions: Any, causal: bool = False, atol: float = ROW_SUM_ATOL) -> np.ndarray:
+    """Each head's mean of ``H(row) / log2(support)`` over its rows: ``[..., q, k] -> [...]``.
+
+    The support of a row is every key for a bidirectional model and keys ``0..i`` for causal
+    query ``i``; rows whose support is one key (causal row 0) have no choice and are skipped.
+    1 is a head that averages uniformly, 0 one whose every row is one-hot.
+
+    Raises:
+        ValueError: non-square attention, or a row whose entropy exceeds its uniform baseline
+            (impossible for a probability row: the rows are not what they claim to be).
+    """
+    a = as_distribution(attentions, "attentions", atol)
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"attentions must be [..., n, n], got shape {a.shape}")
+    n = a.shape[-1]
+    if n < 2:
+        raise ValueError("normalised entropy needs at least 2 tokens")
+    support = np.arange(1, n + 1) if causal else np.full(n, n)
+    if causal and np.any(np.triu(a, k=1) > 0):
+        raise ValueError("causal=True but a query attends to a later key")
+    h = entropy(a, "bits", atol)
+    baseline = max_entropy(support)
+    if np.any(h > baseline + 1e-9):
+        raise ValueError("a row's entropy exceeds log2 of its support; rows are not distributions")
+    keep = support > 1
+    return (h[..., keep] / baseline[keep]).mean(axis=-1)
+
+
+def triangle_slack(d: Any) -> np.ndarray:
+    """``d(i,k) + d(k,j) − d(i,j)`` for every triple of *distinct* indices of ``[..., n, n]``
+    matrices: ``[..., n·(n−1)·(n−2)]``. A metric has every slack ``>= 0``."""
+    m = np.asarray(d, dtype=np.float64)
+    if m.ndim < 2 or m.shape[-1] != m.shape[-2] or m.shape[-1] < 3:
+        raise ValueError(f"need [..., n, n] matrices with n >= 3, got shape {m.shape}")
+    n = m.shape[-1]
+    slack = m[..., :, :, None] + m[..., None, :, :] - m[..., :, None, :]  # [i, k, j]
+    i, k, j = np.meshgrid(*[np.arange(n)] * 3, indexing="ij")
+    distinct = (i != k) & (k != j) & (i != j)
+    return slack[..., distinct]
+
+
+def causal_kl_pattern(rows: Any, atol: float = ROW_SUM_ATOL) -> tuple[bool, bool]:
+    """For causal rows ``[..., n, n]`` (query ``i`` sees keys ``0..i``), whether for every pair
+    ``i < j`` of every leading index ``KL(row i ‖ row j)`` is finite and ``KL(row j ‖ row i)`` is
+    infinite (row ``j`` puts weight on a key row ``i`` cannot see). Returns the two booleans."""
+    a = as_distribution(rows, "rows", atol)
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"rows must be [..., n, n], got shape {a.shape}")
+    p, q = np.broadcast_arrays(a[..., :, None, :], a[..., None, :, :])
+    kl = kl_divergence(p, q, atol=atol)  # [..., i, j] = KL(row i || row j)
+    upper = np.triu(np.ones(a.shape[-2:], dtype=bool), k=1)
+    return bool(np.isfinite(kl[..., upper]).all()), bool(np.isinf(np.swapaxes(kl, -1, -2)[..., upper]).all())
+
+
+def epsilon_patched_kl(p: Any, q: Any, eps: float, unit: str = "bits") -> np.ndarray:
+    """The original notebooks' patch: ``KL`` of ``p + ε`` and ``q + ε``, each renormalised.
+
+    Finite where :func:`kl_divergence` is infinite, but then it measures ``ε``: each unit of
+    weight of ``p`` outside ``q``'s support contributes about ``log(p_k / ε)``.
+    """
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
+    pa, qa = _pair(p, q, ROW_SUM_ATOL)
+    pe, qe = pa + eps, qa + eps
+    return kl_divergence(pe / pe.sum(axis=-1, keepdims=True), qe / qe.sum(axis=-1, keepdims=True), unit=unit)
+
+
+def double_softmax_effect(attentions: Any) -> dict[str, np.ndarray]:
+    """What a second softmax does to attention rows ``[..., n, n]`` (the original notebooks' defect).
+
+    Returns, each flattened over heads and rows (or pairs of rows):
+
+    - ``"entropy"``, ``"entropy_double"``: ``H(row) / log2 n`` before and after;
+    - ``"js"``, ``"js_double"``: JS distance between distinct rows of a head;
+    - ``"kl"``, ``"kl_double"``: ``KL(row i ‖ row i+1)`` in bits;
+    - ``"bound_margin"``: ``H(softmax(row)) − (log n − (max row − 1/n))`` in nats, which the
+      bound proved in the chapter says is ``>= 0``.
+    """
+    a = as_distribution(attentions, "attentions")
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"attentions must be [..., n, n], got shape {a.shape}")
+    a2 = softmax(a)
+    n = a.shape[-1]
+    off = ~np.eye(n, dtype=bool)
+    return {
+        "entropy": (entropy(a) / np.log2(n)).ravel(),
+        "entropy_double": (entropy(a2) / np.log2(n)).ravel(),
+        "js": pairwise_js_distance(a)[..., off].ravel(),
+        "js_double": pairwise_js_distance(a2)[..., off].ravel(),
+        "kl": kl_divergence(a[..., :-1, :], a[..., 1:, :]).ravel(),
+        "kl_double": kl_divergence(a2[..., :-1, :], a2[..., 1:, :]).ravel(),
+        "bound_margin": (entropy(a2, "nats") - (np.log(n) - (a.max(axis=-1) - 1 / n))).ravel(),
+    }
