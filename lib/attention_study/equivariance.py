@@ -47,14 +47,15 @@ def equivariance_error(
         raise ValueError("need at least one group element")
     with torch.no_grad():
         y = f(x)
-        worst = 0.0
-        for g in group_elements:
-            target = act_out(g, y)
-            norm = torch.linalg.norm(target)
-            if norm == 0:
-                raise ValueError("g·f(x) is zero; the relative error is undefined")
-            worst = max(worst, float(torch.linalg.norm(f(act_in(g, x)) - target) / norm))
-    return worst
+        return max(_relative_error(f(act_in(g, x)), act_out(g, y)) for g in group_elements)
+
+
+def _relative_error(output: torch.Tensor, target: torch.Tensor) -> float:
+    """``‖output − target‖ / ‖target‖`` (Frobenius norms); the target ``g·f(x)`` must not be zero."""
+    norm = torch.linalg.norm(target)
+    if norm == 0:
+        raise ValueError("g·f(x) is zero; the relative error is undefined")
+    return float(torch.linalg.norm(output - target) / norm)
 
 
 def roundoff_bound(err: float, dtype: torch.dtype = torch.float64) -> str:
@@ -87,14 +88,8 @@ def batched_equivariance_error(
     with torch.no_grad():
         ys = f(xs)
         moved = f(torch.stack([act_in(g, x) for x in xs for g in group_elements]))
-        worst = 0.0
-        for k, (y, g) in enumerate((y, g) for y in ys for g in group_elements):
-            target = act_out(g, y)
-            norm = torch.linalg.norm(target)
-            if norm == 0:
-                raise ValueError("g·f(x) is zero; the relative error is undefined")
-            worst = max(worst, float(torch.linalg.norm(moved[k] - target) / norm))
-    return worst
+        pairs = ((y, g) for y in ys for g in group_elements)
+        return max(_relative_error(moved[k], act_out(g, y)) for k, (y, g) in enumerate(pairs))
 
 
 def invariance_error(
