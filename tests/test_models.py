@@ -62,13 +62,20 @@ def test_hub_loading_code_works_on_a_model_saved_to_a_local_folder(request, fixt
     assert (m.processor is not None) == (family == "vit")
 
 
-def test_local_folder_without_safetensors_is_refused(tmp_path, tiny_gpt2_dir):
+def test_local_folder_with_only_pickled_weights_is_refused(tmp_path, tiny_gpt2_dir):
+    import shutil
+
+    import torch
     from transformers import GPT2LMHeadModel
 
-    model = GPT2LMHeadModel.from_pretrained(tiny_gpt2_dir)
-    model.save_pretrained(tmp_path, safe_serialization=False)
-    (tmp_path / "model.safetensors").unlink(missing_ok=True)
-    with pytest.raises(OSError):
+    # transformers 5 ignores safe_serialization=False, so the pickle is written by hand: a folder
+    # holding a loadable pytorch_model.bin and no safetensors file must still be refused.
+    for item in tiny_gpt2_dir.iterdir():
+        if item.name != "model.safetensors":
+            shutil.copy(item, tmp_path / item.name)
+    torch.save(GPT2LMHeadModel.from_pretrained(tiny_gpt2_dir).state_dict(), tmp_path / "pytorch_model.bin")
+    assert (tmp_path / "pytorch_model.bin").is_file() and not (tmp_path / "model.safetensors").exists()
+    with pytest.raises(OSError, match="safetensors|model.safetensors"):
         load(tmp_path)
 
 

@@ -1,5 +1,6 @@
 """The offline zoo: deterministic training, the recipe-keyed cache, checksums, learned structure."""
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -89,12 +90,36 @@ def test_provenance_records_recipe_data_time_metrics_and_versions(tmp_path):
     assert len(record["weights_sha256"]) == 64
 
 
+def _variants(value):
+    """Other values of a recipe field, most natural first."""
+    if isinstance(value, str):
+        return [{"sinusoidal": "learned", "learned": "sinusoidal"}[value]]
+    if dataclasses.is_dataclass(value):
+        return [dataclasses.replace(value, expression_rate=value.expression_rate / 2)]
+    if isinstance(value, float):
+        return [value / 2]
+    return [value * 2, value + 1, value - 1, value // 2]
+
+
+def _changed_recipe(recipe, name):
+    """``recipe`` with field ``name`` set to the first other value the recipe accepts."""
+    value = getattr(recipe, name)
+    for candidate in (c for c in _variants(value) if c != value):
+        try:
+            return dataclasses.replace(recipe, **{name: candidate})
+        except ValueError:
+            continue
+    raise AssertionError(f"no valid other value for {name}")
+
+
 def test_cache_key_depends_on_every_setting_and_cache_root_on_env(tmp_path, monkeypatch):
     key = zoo.cache_key("tiny-gpt2", SHORT_GPT)
     assert len(key) == 16
     assert key == zoo.cache_key("tiny-gpt2", SHORT_GPT)
-    changed = zoo.CausalRecipe(**{**SHORT_GPT.__dict__, "seed": 1})
-    assert zoo.cache_key("tiny-gpt2", changed) != key
+    keys = {key}
+    for f in dataclasses.fields(SHORT_GPT):
+        keys.add(zoo.cache_key("tiny-gpt2", _changed_recipe(SHORT_GPT, f.name)))
+    assert len(keys) == len(dataclasses.fields(SHORT_GPT)) + 1, "a setting did not change the key"
     monkeypatch.setenv("STUDY_CACHE", str(tmp_path))
     assert zoo.cache_dir() == tmp_path
     monkeypatch.delenv("STUDY_CACHE")
