@@ -202,3 +202,14 @@ def test_text_phrases_maps_token_vectors_to_word_phrases():
     phrases = tp.text_phrases(text, v, offsets, rule="largest_gap")
     assert [p.text for p in phrases] == ["red fox"]
     assert (phrases[0].start, phrases[0].stop) == (1, 3)
+
+
+def test_the_cut_scale_comes_from_float64_heights_so_an_edge_at_the_scale_is_always_kept():
+    # q = 0.5 of three deaths lands exactly on the middle death: its edge must join the cluster, and
+    # rounding the deaths to float32 (as ripser stores them) must not decide that.
+    x = np.array([[0.0], [0.1], [0.8], [5.0]])   # the middle edge, 0.7, rounds down in float32
+    heights = tp.merge_heights(tp.pairwise_distances(x))
+    np.testing.assert_allclose(heights, tp.h0_deaths(x), rtol=1e-6)
+    labels, scale = tp.persistence_clusters(x, rule="quantile", q=0.5)
+    assert scale == heights[1]
+    assert labels.tolist() == [0, 0, 0, 1]

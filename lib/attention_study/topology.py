@@ -265,6 +265,19 @@ def h0_deaths(points_or_dgms, metric: str = "euclidean") -> np.ndarray:
     return np.sort(finite_bars(dgm0)[:, 1])
 
 
+def merge_heights(dist: np.ndarray) -> np.ndarray:
+    """Sorted ``H0`` deaths ``[n - 1]`` of the Vietoris–Rips filtration of a distance matrix
+    ``[n, n]``, in float64: the single-linkage merge heights (the same values as :func:`h0_deaths`).
+
+    A cut scale that is compared with float64 distances is read from these, not from ripser's
+    deaths, which ripser stores in float32: with a quantile scale that lands on a death, the edge of
+    that length would otherwise be kept or dropped by float32 rounding, and so differ between
+    processors whose kernels round the inputs differently in the last bit.
+    """
+    d = _check_distances(dist, 0)
+    return np.sort(linkage(squareform(d, checks=False), method="single")[:, 2])
+
+
 def h0_scale(deaths: np.ndarray, rule: str = "largest_gap", q: float = 0.5) -> float:
     """A cut scale read from the finite ``H0`` deaths ``[m]`` (sorted or not).
 
@@ -316,12 +329,11 @@ def persistence_clusters(
     Returns ``(labels [n], scale)``.
     """
     dist = pairwise_distances(points, metric)
-    dgms = vietoris_rips_from_distances(dist, 0)
-    scale = h0_scale(h0_deaths(dgms), rule=rule, q=q)
+    scale = h0_scale(merge_heights(dist), rule=rule, q=q)
     return single_linkage_labels(dist, scale), scale
 
 
-def consecutive_runs(labels: Sequence[int], min_len: int = 2, max_len: int | None = None
+def consecutive_runs(labels: Sequence[int] | np.ndarray, min_len: int = 2, max_len: int | None = None
                      ) -> list[tuple[int, int]]:
     """Maximal runs ``[start, stop)`` of consecutive equal labels with ``min_len <= length``.
 
@@ -416,7 +428,7 @@ def extract_phrases(
     if len(spans) < 2:
         return []
     dist = pairwise_distances(x, metric)
-    scale = h0_scale(h0_deaths(vietoris_rips_from_distances(dist, 0)), rule=rule, q=q)
+    scale = h0_scale(merge_heights(dist), rule=rule, q=q)
     labels = single_linkage_labels(dist, scale)
     merge = squareform(cophenet(linkage(squareform(dist, checks=False), method="single")))
     words = [text[s:e].lower() for s, e in spans]
