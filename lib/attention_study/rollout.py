@@ -45,7 +45,7 @@ FLOW_RESOLUTION = 1.0 / FLOW_SCALE
 def _as_layer_stack(attentions: object) -> np.ndarray:
     """Return attentions as float64 ``[layer, head, query, key]``; validate shape and values."""
     if hasattr(attentions, "detach"):
-        attentions = attentions.detach().cpu().numpy()  # type: ignore[union-attr]
+        attentions = attentions.detach().cpu().numpy()
     array = np.asarray(attentions, dtype=np.float64)
     if array.ndim == 3:
         array = array[:, None]

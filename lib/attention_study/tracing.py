@@ -52,7 +52,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, overload
+from typing import Any, cast, overload
 
 import numpy as np
 import torch
@@ -438,7 +438,7 @@ def _encode_texts(loaded: LoadedModel, texts: Sequence[str], single: bool = Fals
     for index, text in enumerate(texts):
         if not text.strip():
             raise ValueError(f"{_item_name('text', None if single else index)} is empty: give at least one word")
-    tokenizer = loaded.tokenizer
+    tokenizer: Any = loaded.tokenizer  # a text model's: not None
     encoded = dict(
         tokenizer(
             list(texts),
@@ -449,7 +449,9 @@ def _encode_texts(loaded: LoadedModel, texts: Sequence[str], single: bool = Fals
     )
     for index, ids in enumerate(encoded["input_ids"]):
         _check_length(loaded, len(ids), _item_name("text", None if single else index))
-    offsets = [[tuple(pair) for pair in row] for row in encoded.pop("offset_mapping")]
+    offsets = cast(
+        "list[list[tuple[int, int]] | None]", [[tuple(pair) for pair in row] for row in encoded.pop("offset_mapping")]
+    )
     special = _pad_rows(encoded.pop("special_tokens_mask"), 0).bool()
     tokens = [tokenizer.convert_ids_to_tokens(ids) for ids in encoded["input_ids"]]
     pads = {"input_ids": _pad_id(tokenizer), "attention_mask": 0}
@@ -485,7 +487,7 @@ def _encode_ids(
 ) -> _Encoded:
     """Model inputs for token-id sequences ``rows`` (1-D int64 each, any lengths, right-padded here)
     or, when ``mask`` ``[B, T]`` is given, for equal-length rows whose real tokens ``mask`` marks."""
-    tokenizer = loaded.tokenizer
+    tokenizer: Any = loaded.tokenizer  # a text model's: not None
     vocab_size = int(loaded.model.config.vocab_size)
     if mask is None:
         mask = _pad_rows([[1] * len(row) for row in rows], 0).bool()
@@ -632,7 +634,8 @@ def _pixel_values(loaded: LoadedModel, image: Any, index: int | None) -> torch.T
         raise TypeError(f"{name} must be an array of numbers, got {_describe(image)}")
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} has non-finite values")
-    pixel_values = loaded.processor(images=array, return_tensors="pt")["pixel_values"]
+    processor: Any = loaded.processor  # a vision model's: not None
+    pixel_values = processor(images=array, return_tensors="pt")["pixel_values"]
     if pixel_values.shape[0] != 1:
         raise ValueError(
             f"{name} is a batch of {pixel_values.shape[0]}: trace takes one image, or a list of images as a batch"

@@ -54,7 +54,7 @@ from attention_study.heads import (
     previous_token_scores,
     repeated_random_tokens,
 )
-from attention_study.models import file_sha256
+from attention_study.models import file_sha256, quiet_transformers
 
 __all__ = [
     "BARS",
@@ -559,8 +559,8 @@ def _train_causal(
             eos_token_id=eos,
             pad_token_id=eos,
         )
-        unseen = torch.nonzero(torch.bincount(train, minlength=len(tokenizer)) == 0)
-        unseen = unseen.flatten().tolist()
+        never_seen = torch.nonzero(torch.bincount(train, minlength=len(tokenizer)) == 0)
+        unseen: list[int] = never_seen.flatten().tolist()
         model = GPT2LMHeadModel(config)
         model.config._attn_implementation = "eager"
         if recipe.qk_init_std is not None:
@@ -677,7 +677,7 @@ def _train_vision(
     train_y = torch.tensor(y_train, dtype=torch.long)
     test_y = torch.tensor(y_test, dtype=torch.long)
     with _deterministic(recipe.seed, recipe.threads):
-        config = ViTConfig(
+        config = ViTConfig(  # type: ignore[call-arg]  # num_labels: a PretrainedConfig keyword, untyped here
             image_size=8, patch_size=recipe.patch_size, num_channels=1,
             hidden_size=recipe.hidden_size, num_hidden_layers=recipe.n_layer,
             num_attention_heads=recipe.n_head, intermediate_size=recipe.intermediate_size,
@@ -748,7 +748,7 @@ def _train_into(
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
     try:
         trainer = _train_causal if name == "tiny-gpt2" else _train_vision
-        with _quiet_transformers():
+        with quiet_transformers():
             record = trainer(recipe, tmp, log)  # type: ignore[arg-type]
         record = {
             "name": name,
@@ -980,30 +980,13 @@ def load_trained(
         ShippedWeightsError: the shipped copy is damaged.
     """
     folder, _ = _ensure(name, _seeded_recipe(name, seed, recipe), cache)
-    with _quiet_transformers():
+    with quiet_transformers():
         return _load_folder(name, folder)
-
-
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """Hide transformers' progress bars and warnings while training or loading (their text varies
-    by run and would land in chapter outputs); restore the previous settings afterwards."""
-    from transformers.utils import logging as hf_logging
-
-    enabled = hf_logging.is_progress_bar_enabled()
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if enabled:
-            hf_logging.enable_progress_bar()
 
 
 def _load_folder(name: str, folder: Path) -> tuple[Any, Any]:
     """Model (eager attention, eval mode) and tokenizer/processor from a verified cache folder."""
+    model: Any
     if name == "tiny-gpt2":
         from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
 
