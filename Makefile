@@ -13,7 +13,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 CHAPTERS := $(wildcard chapters/*.md)
 
-.PHONY: setup site-assets models verify-models book test test-lib test-sync test-chapters test-site execute bench lint clean
+.PHONY: setup site-assets models verify-models bench-env book test test-lib test-sync test-chapters test-site execute bench lint clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -72,7 +72,18 @@ execute: setup
 	  $(BIN)/jupytext --sync "$$md" >/dev/null || exit 1; \
 	done
 
-bench: setup
+## The peer tools of the benchmark (TransformerLens, nnsight) in their own environment, pinned by
+## requirements.txt + benchmarks/requirements-peers.txt, so that they never reach the book's.
+BENCH_STAMP := .venv-bench/.installed
+$(BENCH_STAMP): requirements.txt benchmarks/requirements-peers.txt pyproject.toml
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -r benchmarks/requirements-peers.txt
+	.venv-bench/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+bench-env: $(BENCH_STAMP)
+
+bench: setup bench-env
 	$(BIN)/python benchmarks/run.py
 
 ## ruff on all the Python (chapters included); mypy on the library (settings in pyproject.toml).
