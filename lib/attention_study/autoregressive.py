@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 
 from .heads import first_token_scores, induction_scores, previous_token_scores, repeated_random_tokens
 from .tracing import phrase_token_indices
+from .validation import check_layer_head
 from .views import display_token
 
 __all__ = [
@@ -233,8 +234,7 @@ def plot_generation(
         raise ValueError("no generation steps to draw")
     n_layers = int(steps[0].attention.shape[0])
     layer = n_layers - 1 if layer is None else layer
-    if not 0 <= layer < n_layers:
-        raise IndexError(f"layer {layer} is out of range: valid layers are 0..{n_layers - 1}")
+    check_layer_head(layer, None, n_layers, 0)
     final = torch.cat([steps[-1].ids, torch.tensor([steps[-1].next_id])])
     width = final.numel() - 1
     grid = np.full((len(steps), width), np.nan)

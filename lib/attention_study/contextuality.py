@@ -39,6 +39,7 @@ import numpy as np
 from scipy.spatial.distance import pdist
 
 from .information import as_distribution
+from .validation import finite_float64
 
 __all__ = [
     "CLASS_NAMES",
@@ -77,13 +78,9 @@ _WORD_MARKS = ("Ġ", "▁", "##")
 
 def _array(x: Any, name: str, ndim_min: int = 1) -> np.ndarray:
     """float64 NumPy copy of an array or tensor, finite, with at least ``ndim_min`` axes."""
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    arr = np.asarray(x, dtype=np.float64)
+    arr = finite_float64(x, name)
     if arr.ndim < ndim_min:
         raise ValueError(f"{name} must have at least {ndim_min} axes, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} has non-finite values")
     return arr
 
 

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from .validation import finite_float64
+
 __all__ = [
     "ROW_SUM_ATOL",
     "as_distribution",
@@ -61,17 +63,6 @@ def _log_scale(unit: str) -> float:
     return float(_UNITS[unit])
 
 
-def _to_numpy(x: Any, name: str) -> np.ndarray:
-    """A float64 NumPy copy of an array-like or torch tensor."""
-    if hasattr(x, "detach"):  # torch.Tensor, without importing torch
-        x = x.detach().cpu().numpy()
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be a numeric array or tensor, got {type(x).__name__}") from err
-    return arr
-
-
 def as_distribution(p: Any, name: str = "p", atol: float = ROW_SUM_ATOL) -> np.ndarray:
     """Validate ``p`` as probability rows along its last axis; return it as float64, renormalised.
 
@@ -84,12 +75,9 @@ def as_distribution(p: Any, name: str = "p", atol: float = ROW_SUM_ATOL) -> np.n
         ValueError: scalar or empty last axis, non-finite entries, negative entries, or a row
             whose sum is further than ``atol`` from 1 (the message gives the worst row's index).
     """
-    arr = _to_numpy(p, name)
+    arr = finite_float64(p, name)
     if arr.ndim == 0 or arr.shape[-1] == 0:
         raise ValueError(f"{name} must have a non-empty last (key) axis, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(f"{name} has non-finite entries (first at index {tuple(bad.tolist())})")
     if np.any(arr < 0):
         bad = np.argwhere(arr < 0)[0]
         raise ValueError(
@@ -130,9 +118,7 @@ def softmax(scores: Any, axis: int = -1) -> np.ndarray:
     Used by the book to *reproduce* the original notebooks' double-softmax defect; attention rows
     returned by a trace are already probabilities and must not be passed through it again.
     """
-    s = _to_numpy(scores, "scores")
-    if not np.all(np.isfinite(s)):
-        raise ValueError("scores have non-finite entries")
+    s = finite_float64(scores, "scores")
     z = np.exp(s - s.max(axis=axis, keepdims=True))
     return z / z.sum(axis=axis, keepdims=True)
 

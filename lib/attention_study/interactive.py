@@ -32,6 +32,7 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image
 
+from .validation import finite_float64
 from .views import check_threshold
 
 __all__ = [
@@ -93,10 +94,7 @@ class AttentionView:
 def _attentions(trace: Any) -> np.ndarray:
     if not hasattr(trace, "attentions") or not hasattr(trace, "tokens"):
         raise TypeError(f"expected a Trace (attentions and tokens), got {type(trace).__name__}")
-    weights = trace.attentions
-    if hasattr(weights, "detach"):
-        weights = weights.detach().cpu().numpy()
-    array = np.asarray(weights, dtype=np.float64)
+    array = finite_float64(trace.attentions, "attentions")
     if array.ndim != 4 or array.shape[2] != array.shape[3]:
         raise ValueError(f"attentions must be [layer, head, query, key]; got {array.shape}")
     if array.shape[-1] < 2:
@@ -105,8 +103,6 @@ def _attentions(trace: Any) -> np.ndarray:
         )
     if len(trace.tokens) != array.shape[-1]:
         raise ValueError(f"{len(trace.tokens)} tokens for {array.shape[-1]} attention positions")
-    if not np.all(np.isfinite(array)):
-        raise ValueError("attentions contain non-finite values")
     return array
 
 
@@ -416,13 +412,11 @@ def model_view(trace: Any, threshold: float = 0.02, cell: int = 44) -> Attention
 
 
 def _grey_image(image: Any) -> np.ndarray:
-    array = np.asarray(image, dtype=np.float64)
+    array = finite_float64(image, "image")
     if array.ndim == 3 and array.shape[-1] in (3, 4):
         array = array[..., :3].mean(axis=-1)
     if array.ndim != 2 or min(array.shape) < 1:
         raise ValueError(f"image must be [height, width] or [height, width, 3]; got {array.shape}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError("image has non-finite values")
     low, high = float(array.min()), float(array.max())
     grey = (array - low) / (high - low) if high > low else np.zeros_like(array)
     return np.repeat((grey * 255).round()[..., None], 3, axis=-1)

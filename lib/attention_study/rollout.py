@@ -27,6 +27,8 @@ from scipy.sparse import csr_array
 from scipy.sparse.csgraph import maximum_flow
 from threadpoolctl import threadpool_limits
 
+from .validation import finite_float64
+
 __all__ = [
     "FLOW_RESOLUTION",
     "FLOW_SCALE",
@@ -44,9 +46,7 @@ FLOW_RESOLUTION = 1.0 / FLOW_SCALE
 
 def _as_layer_stack(attentions: object) -> np.ndarray:
     """Return attentions as float64 ``[layer, head, query, key]``; validate shape and values."""
-    if hasattr(attentions, "detach"):
-        attentions = attentions.detach().cpu().numpy()
-    array = np.asarray(attentions, dtype=np.float64)
+    array = finite_float64(attentions, "attentions")
     if array.ndim == 3:
         array = array[:, None]
     if array.ndim != 4 or array.shape[-1] != array.shape[-2]:
@@ -58,8 +58,6 @@ def _as_layer_stack(attentions: object) -> np.ndarray:
         raise ValueError(f"attentions need at least one layer and one head; got {array.shape}")
     if array.shape[-1] < 2:
         raise ValueError(f"rollout and flow need at least 2 tokens; got {array.shape[-1]}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError("attentions contain non-finite values (nan or inf)")
     if np.any(array < 0):
         raise ValueError("attentions must be non-negative (they are softmax outputs)")
     return array

@@ -58,23 +58,8 @@ import numpy as np
 import torch
 
 from attention_study.models import LoadedModel
-
-
-class LayerHeadRangeError(IndexError, ValueError):
-    """A layer or head index outside the model.
-
-    Both an ``IndexError`` (what :meth:`Trace.head` has always raised) and a ``ValueError`` (what
-    :mod:`attention_study.interventions` documents), like numpy's ``AxisError``.
-    """
-
-
-def check_layer_head(layer: int, head: int | None, n_layers: int, n_heads: int) -> None:
-    """Raise :class:`LayerHeadRangeError` naming the valid range when ``layer``/``head`` are out of
-    ``0..n_layers - 1`` / ``0..n_heads - 1`` (``head=None`` checks the layer only)."""
-    if not 0 <= layer < n_layers:
-        raise LayerHeadRangeError(f"layer {layer} is out of range: valid layers are 0..{n_layers - 1}")
-    if head is not None and not 0 <= head < n_heads:
-        raise LayerHeadRangeError(f"head {head} is out of range: valid heads are 0..{n_heads - 1}")
+from attention_study.validation import LayerHeadRangeError as LayerHeadRangeError  # re-exported
+from attention_study.validation import check_layer_head
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
+from .validation import check_layer_head
+
 __all__ = [
     "attention_graph",
     "attention_heatmap",
@@ -61,11 +63,7 @@ def _check_trace(trace: Any) -> int:
 
 
 def _check_layer_head(trace: Any, layer: int, head: int | None = None) -> None:
-    n_layers, n_heads = int(trace.attentions.shape[0]), int(trace.attentions.shape[1])
-    if not 0 <= layer < n_layers:
-        raise IndexError(f"layer {layer} is out of range: valid layers are 0..{n_layers - 1}")
-    if head is not None and not 0 <= head < n_heads:
-        raise IndexError(f"head {head} is out of range: valid heads are 0..{n_heads - 1}")
+    check_layer_head(layer, head, int(trace.attentions.shape[0]), int(trace.attentions.shape[1]))
 
 
 def check_threshold(threshold: float) -> float:
