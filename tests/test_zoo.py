@@ -189,7 +189,7 @@ def test_every_shipped_seed_records_the_machine_that_trained_it():
 def test_damaged_shipped_weights_are_an_error_naming_the_file_never_a_retrain(tmp_path, monkeypatch):
     copy = tmp_path / "zoo"
     shutil.copytree(zoo.SHIPPED_ROOT, copy)
-    monkeypatch.setattr(zoo, "SHIPPED_ROOT", copy)
+    monkeypatch.setattr(zoo.store, "SHIPPED_ROOT", copy)  # where the shipped weights are looked up
     monkeypatch.setenv("STUDY_CACHE", str(tmp_path / "cache"))
     weights = copy / "digits-vit" / "seed-1" / zoo.WEIGHTS_FILE
     data = bytearray(weights.read_bytes())
@@ -284,7 +284,7 @@ def test_the_command_line_shows_the_shipped_models_and_their_bars(capsys):
 def test_verify_fails_when_a_bar_is_missed(monkeypatch, capsys):
     weak = {"name": "digits-vit", "seed": 0, "training_seconds": 1.0, "weights_sha256": "0" * 64,
             "metrics": {"heldout_accuracy": 0.5}}
-    monkeypatch.setattr(zoo, "_train_into", lambda *args, **kwargs: weak)
+    monkeypatch.setattr(zoo.cli, "_train_into", lambda *args, **kwargs: weak)  # what verify calls
     assert zoo.main(["verify", "--models", "digits-vit"]) == 1
     out = capsys.readouterr().out
     assert "bars missed: digits-vit seed 0: heldout_accuracy" in out
