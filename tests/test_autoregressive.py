@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from attention_study import autoregressive as ar
+from attention_study import views
 from attention_study.models import load
 
 WORDS = "the a cat dog sat ran on under mat rug and then it was big small".split()
@@ -65,7 +66,7 @@ def test_greedy_steps_and_their_figure(causal):
     assert [s.ids.numel() for s in steps] == [3, 4, 5, 6]
     assert all(int(s.ids[-1]) == prev.next_id for prev, s in itertools.pairwise(steps))
     torch.testing.assert_close(steps[0].attention.sum(dim=-1), torch.ones(2, 4))
-    fig = ar.plot_generation(causal, steps)
+    fig = views.plot_generation(causal, steps)
     assert fig.axes[0].images[0].get_array().shape == (4, 6)
 
 
@@ -76,7 +77,7 @@ def test_head_taxonomy_scores_every_head(causal):
         assert float(scores[key].min()) >= 0 and float(scores[key].max()) <= 1
     ids = scores["repeated_ids"]
     assert int(ids[0]) == 0 and torch.equal(ids[1:7], ids[7:])
-    assert len(ar.plot_head_scores(scores).axes) == 3
+    assert len(views.plot_head_scores(scores).axes) == 3
 
 
 def test_token_position_finds_a_word_by_offsets_in_the_encoded_ids(causal):

@@ -10,6 +10,7 @@ from scipy.cluster.hierarchy import linkage
 from scipy.spatial.distance import pdist
 
 from attention_study import topology as tp
+from attention_study import views
 
 
 def circle(n: int = 12, r: float = 1.0) -> np.ndarray:
@@ -182,9 +183,9 @@ def test_extract_phrases_rejects_mismatched_vectors():
 
 def test_plots_draw_every_bar():
     dgms = tp.vietoris_rips(circle(), 1)
-    ax = tp.plot_barcode(dgms)
+    ax = views.plot_barcode(dgms)
     assert len(ax.lines) == sum(len(g) for g in dgms)
-    ax = tp.plot_diagrams(dgms, title="circle")
+    ax = views.plot_diagrams(dgms, title="circle")
     assert ax.get_title() == "circle"
 
 
@@ -213,3 +214,15 @@ def test_the_cut_scale_comes_from_float64_heights_so_an_edge_at_the_scale_is_alw
     labels, scale = tp.persistence_clusters(x, rule="quantile", q=0.5)
     assert scale == heights[1]
     assert labels.tolist() == [0, 0, 0, 1]
+
+
+def test_no_metric_module_imports_a_plotting_library():
+    import subprocess
+    import sys
+
+    metrics = ["heads", "information", "contextuality", "rollout", "topology", "collocations", "autoregressive",
+               "interventions", "tracing", "validation"]
+    code = ("import sys\n" + "".join(f"import attention_study.{m}\n" for m in metrics)
+            + "print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", f"a metric module imported matplotlib: {out}"

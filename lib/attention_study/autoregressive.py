@@ -9,9 +9,10 @@ GPT-2 folder) and token ids ``[token]`` (int64), so the same code runs on any GP
 - :func:`perturbation_effect`: max |difference| per position after replacing one token.
 - :func:`jacobian_blocks`: ``[token_out, token_in]`` Frobenius norms of the blocks
   ∂h_out[t] / ∂e[s] of the final hidden state with respect to the input embeddings.
-- :func:`greedy_steps` and :func:`plot_generation`: greedy decoding with the newest token's attention.
-- :func:`head_taxonomy` and :func:`plot_head_scores`: previous-token, first-token and induction
-  scores of every head (from :mod:`attention_study.heads`).
+- :func:`greedy_steps`: greedy decoding with the newest token's attention (drawn by
+  :func:`attention_study.views.plot_generation`).
+- :func:`head_taxonomy`: previous-token, first-token and induction scores of every head (from
+  :mod:`attention_study.heads`; drawn by :func:`attention_study.views.plot_head_scores`).
 """
 
 from __future__ import annotations
@@ -19,15 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 
 from .heads import first_token_scores, induction_scores, previous_token_scores, repeated_random_tokens
 from .tracing import phrase_token_indices
-from .validation import check_layer_head
-from .views import display_token
 
 __all__ = [
     "ForwardResult",
@@ -38,8 +35,6 @@ __all__ = [
     "head_taxonomy",
     "jacobian_blocks",
     "perturbation_effect",
-    "plot_generation",
-    "plot_head_scores",
     "repeated_sequence",
     "token_position",
     "upper_triangle_max",
@@ -221,42 +216,6 @@ def greedy_steps(loaded: Any, prompt_ids: Any, steps: int) -> list[GenerationSte
     return out
 
 
-def plot_generation(
-    loaded: Any, steps: list[GenerationStep], layer: int | None = None
-) -> Figure:
-    """One figure: row k is step k's newest token attending to every earlier position.
-
-    Weights are the mean over heads of ``layer`` (default: the last); positions after the newest
-    token do not exist yet and are left blank. Each row is labelled with its query token, and the
-    token it led to is written at the right.
-    """
-    if not steps:
-        raise ValueError("no generation steps to draw")
-    n_layers = int(steps[0].attention.shape[0])
-    layer = n_layers - 1 if layer is None else layer
-    check_layer_head(layer, None, n_layers, 0)
-    final = torch.cat([steps[-1].ids, torch.tensor([steps[-1].next_id])])
-    width = final.numel() - 1
-    grid = np.full((len(steps), width), np.nan)
-    for k, step in enumerate(steps):
-        row = step.attention[layer].mean(dim=0).numpy()
-        grid[k, : row.size] = row
-    tokens = [display_token(t) for t in loaded.tokenizer.convert_ids_to_tokens(final.tolist())]
-    fig, ax = plt.subplots(figsize=(0.42 * width + 2.6, 0.36 * len(steps) + 1.6))
-    image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=0.0, vmax=1.0)
-    ax.set_xticks(range(width), tokens[:width], rotation=90, fontsize=8)
-    rows = [tokens[step.ids.numel() - 1] for step in steps]
-    ax.set_yticks(range(len(steps)), rows, fontsize=8)
-    for k, step in enumerate(steps):
-        ax.text(width - 0.3, k, f"→ {tokens[step.ids.numel()]}", va="center", fontsize=8)
-    ax.set_xlabel("key position (context so far)")
-    ax.set_ylabel("newest token (query)")
-    ax.set_title(f"greedy generation, layer {layer}, mean of heads", fontsize=9)
-    fig.colorbar(image, ax=ax, fraction=0.03, pad=0.12)
-    fig.tight_layout()
-    return fig
-
-
 def repeated_sequence(loaded: Any, length: int, seed: int) -> tuple[torch.Tensor, int]:
     """``[BOS] + r + r`` for ``length`` random non-special token ids ``r``; returns (ids, period).
 
@@ -287,23 +246,3 @@ def head_taxonomy(loaded: Any, text_ids: Any, length: int = 20, seed: int = 0) -
         "repeated_ids": ids,
         "repeated_attentions": repeated.attentions,
     }
-
-
-def plot_head_scores(scores: dict[str, Any]) -> Figure:
-    """The three ``[layer, head]`` score maps side by side (0..1, value written in each cell)."""
-    names = [("previous", "previous-token"), ("induction", "induction"), ("first", "first-token")]
-    n_layers, n_heads = scores["previous"].shape
-    fig, axes = plt.subplots(1, 3, figsize=(3 * (0.5 * n_heads + 1.4), 0.45 * n_layers + 1.4))
-    for ax, (key, title) in zip(axes, names, strict=True):
-        values = scores[key].numpy()
-        ax.imshow(values, cmap="magma", vmin=0.0, vmax=1.0)
-        for (l, h), v in np.ndenumerate(values):
-            ax.text(h, l, f"{v:.2f}", ha="center", va="center", fontsize=6,
-                    color="white" if v < 0.6 else "black")
-        ax.set_xticks(range(n_heads))
-        ax.set_yticks(range(n_layers))
-        ax.set_xlabel("head")
-        ax.set_ylabel("layer")
-        ax.set_title(f"{title} score", fontsize=9)
-    fig.tight_layout()
-    return fig

@@ -22,8 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from persim import bottleneck as _persim_bottleneck
-from persim import wasserstein as _persim_wasserstein
 from ripser import ripser
 from scipy.cluster.hierarchy import cophenet, fcluster, linkage
 from scipy.spatial.distance import pdist, squareform
@@ -40,8 +38,6 @@ __all__ = [
     "min_points_for_homology",
     "pairwise_distances",
     "persistence_clusters",
-    "plot_barcode",
-    "plot_diagrams",
     "single_linkage_labels",
     "text_phrases",
     "vietoris_rips",
@@ -170,7 +166,9 @@ def bottleneck_distance(a: np.ndarray, b: np.ndarray) -> float:
     fa, fb = finite_bars(a), finite_bars(b)
     if len(fa) == 0 and len(fb) == 0:
         return 0.0
-    return float(_persim_bottleneck(fa, fb))
+    from persim import bottleneck  # imported here: persim imports pyplot, metrics must not
+
+    return float(bottleneck(fa, fb))
 
 
 def wasserstein_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -181,7 +179,9 @@ def wasserstein_distance(a: np.ndarray, b: np.ndarray) -> float:
     fa, fb = finite_bars(a), finite_bars(b)
     if len(fa) == 0 and len(fb) == 0:
         return 0.0
-    return float(_persim_wasserstein(fa, fb))
+    from persim import wasserstein  # imported here: persim imports pyplot, metrics must not
+
+    return float(wasserstein(fa, fb))
 
 
 def diagram_distance(
@@ -197,59 +197,6 @@ def diagram_distance(
         )
     f = wasserstein_distance if kind == "wasserstein" else bottleneck_distance
     return f(dgms_a[dim], dgms_b[dim])
-
-
-# --------------------------------------------------------------------------------------------
-# plots
-
-
-def plot_diagrams(dgms: Sequence[np.ndarray], ax=None, title: str | None = None):
-    """Persistence diagram (birth vs death, a colour per dimension); inf deaths on a top line."""
-    import matplotlib.pyplot as plt
-
-    ax = ax if ax is not None else plt.subplots(figsize=(4, 4))[1]
-    finite = np.concatenate([finite_bars(g) for g in dgms] + [np.zeros((0, 2))])
-    top = float(finite[:, 1].max()) if len(finite) else 1.0
-    top = top * 1.1 if top > 0 else 1.0
-    for k, g in enumerate(dgms):
-        g = np.asarray(g).reshape(-1, 2)
-        if len(g) == 0:
-            continue
-        deaths = np.where(np.isfinite(g[:, 1]), g[:, 1], top)
-        ax.scatter(g[:, 0], deaths, s=18, label=f"H{k}", alpha=0.8)
-    ax.plot([0, top], [0, top], color="grey", lw=0.8)
-    ax.axhline(top, color="grey", ls=":", lw=0.8)
-    ax.set_xlabel("birth")
-    ax.set_ylabel("death (dotted line: infinite)")
-    ax.legend(loc="lower right", fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=9)
-    return ax
-
-
-def plot_barcode(dgms: Sequence[np.ndarray], ax=None, title: str | None = None):
-    """Barcode: one horizontal bar per class, grouped by dimension; infinite bars get an arrow."""
-    import matplotlib.pyplot as plt
-
-    ax = ax if ax is not None else plt.subplots(figsize=(5, 3))[1]
-    finite = np.concatenate([finite_bars(g) for g in dgms] + [np.zeros((0, 2))])
-    top = float(finite[:, 1].max()) * 1.1 if len(finite) and finite[:, 1].max() > 0 else 1.0
-    row = 0
-    for k, g in enumerate(dgms):
-        g = np.asarray(g).reshape(-1, 2)
-        order = np.argsort(-(np.minimum(g[:, 1], top) - g[:, 0]), kind="stable")
-        for b, d in g[order]:
-            ax.plot([b, min(d, top)], [row, row], color=f"C{k}", lw=2)
-            if not np.isfinite(d):
-                ax.annotate("", xy=(top, row), xytext=(top * 0.97, row),
-                            arrowprops={"arrowstyle": "->", "color": f"C{k}"})
-            row += 1
-        row += 1
-    ax.set_yticks([])
-    ax.set_xlabel("filtration value (distance)")
-    if title:
-        ax.set_title(title, fontsize=9)
-    return ax
 
 
 # --------------------------------------------------------------------------------------------

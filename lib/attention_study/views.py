@@ -17,10 +17,12 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
+from .topology import finite_bars
 from .validation import check_layer_head
 
 __all__ = [
@@ -344,3 +346,114 @@ def patch_overlay(
     if title:
         ax.set_title(title, fontsize=9)
     return ax
+
+
+# --------------------------------------------------------------------------------------------
+# persistent homology (diagrams of attention_study.topology)
+
+
+def plot_diagrams(dgms: Sequence[np.ndarray], ax=None, title: str | None = None):
+    """Persistence diagram (birth vs death, a colour per dimension); inf deaths on a top line."""
+    ax = ax if ax is not None else plt.subplots(figsize=(4, 4))[1]
+    finite = np.concatenate([finite_bars(g) for g in dgms] + [np.zeros((0, 2))])
+    top = float(finite[:, 1].max()) if len(finite) else 1.0
+    top = top * 1.1 if top > 0 else 1.0
+    for k, g in enumerate(dgms):
+        g = np.asarray(g).reshape(-1, 2)
+        if len(g) == 0:
+            continue
+        deaths = np.where(np.isfinite(g[:, 1]), g[:, 1], top)
+        ax.scatter(g[:, 0], deaths, s=18, label=f"H{k}", alpha=0.8)
+    ax.plot([0, top], [0, top], color="grey", lw=0.8)
+    ax.axhline(top, color="grey", ls=":", lw=0.8)
+    ax.set_xlabel("birth")
+    ax.set_ylabel("death (dotted line: infinite)")
+    ax.legend(loc="lower right", fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def plot_barcode(dgms: Sequence[np.ndarray], ax=None, title: str | None = None):
+    """Barcode: one horizontal bar per class, grouped by dimension; infinite bars get an arrow."""
+    ax = ax if ax is not None else plt.subplots(figsize=(5, 3))[1]
+    finite = np.concatenate([finite_bars(g) for g in dgms] + [np.zeros((0, 2))])
+    top = float(finite[:, 1].max()) * 1.1 if len(finite) and finite[:, 1].max() > 0 else 1.0
+    row = 0
+    for k, g in enumerate(dgms):
+        g = np.asarray(g).reshape(-1, 2)
+        order = np.argsort(-(np.minimum(g[:, 1], top) - g[:, 0]), kind="stable")
+        for b, d in g[order]:
+            ax.plot([b, min(d, top)], [row, row], color=f"C{k}", lw=2)
+            if not np.isfinite(d):
+                ax.annotate("", xy=(top, row), xytext=(top * 0.97, row),
+                            arrowprops={"arrowstyle": "->", "color": f"C{k}"})
+            row += 1
+        row += 1
+    ax.set_yticks([])
+    ax.set_xlabel("filtration value (distance)")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+# --------------------------------------------------------------------------------------------
+# the autoregressive chapter (steps and scores of attention_study.autoregressive)
+
+
+def plot_generation(
+    loaded: Any, steps: Sequence[Any], layer: int | None = None
+) -> Figure:
+    r"""One figure: row k is step k's newest token attending to every earlier position.
+
+    ``steps`` are :func:`attention_study.autoregressive.greedy_steps`'s ``GenerationStep``\ s.
+
+    Weights are the mean over heads of ``layer`` (default: the last); positions after the newest
+    token do not exist yet and are left blank. Each row is labelled with its query token, and the
+    token it led to is written at the right.
+    """
+    if not steps:
+        raise ValueError("no generation steps to draw")
+    n_layers = int(steps[0].attention.shape[0])
+    layer = n_layers - 1 if layer is None else layer
+    check_layer_head(layer, None, n_layers, 0)
+    final = torch.cat([steps[-1].ids, torch.tensor([steps[-1].next_id])])
+    width = final.numel() - 1
+    grid = np.full((len(steps), width), np.nan)
+    for k, step in enumerate(steps):
+        row = step.attention[layer].mean(dim=0).numpy()
+        grid[k, : row.size] = row
+    tokens = [display_token(t) for t in loaded.tokenizer.convert_ids_to_tokens(final.tolist())]
+    fig, ax = plt.subplots(figsize=(0.42 * width + 2.6, 0.36 * len(steps) + 1.6))
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(width), tokens[:width], rotation=90, fontsize=8)
+    rows = [tokens[step.ids.numel() - 1] for step in steps]
+    ax.set_yticks(range(len(steps)), rows, fontsize=8)
+    for k, step in enumerate(steps):
+        ax.text(width - 0.3, k, f"→ {tokens[step.ids.numel()]}", va="center", fontsize=8)
+    ax.set_xlabel("key position (context so far)")
+    ax.set_ylabel("newest token (query)")
+    ax.set_title(f"greedy generation, layer {layer}, mean of heads", fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.03, pad=0.12)
+    fig.tight_layout()
+    return fig
+
+
+def plot_head_scores(scores: dict[str, Any]) -> Figure:
+    """The three ``[layer, head]`` score maps side by side (0..1, value written in each cell)."""
+    names = [("previous", "previous-token"), ("induction", "induction"), ("first", "first-token")]
+    n_layers, n_heads = scores["previous"].shape
+    fig, axes = plt.subplots(1, 3, figsize=(3 * (0.5 * n_heads + 1.4), 0.45 * n_layers + 1.4))
+    for ax, (key, title) in zip(axes, names, strict=True):
+        values = scores[key].numpy()
+        ax.imshow(values, cmap="magma", vmin=0.0, vmax=1.0)
+        for (l, h), v in np.ndenumerate(values):
+            ax.text(h, l, f"{v:.2f}", ha="center", va="center", fontsize=6,
+                    color="white" if v < 0.6 else "black")
+        ax.set_xticks(range(n_heads))
+        ax.set_yticks(range(n_layers))
+        ax.set_xlabel("head")
+        ax.set_ylabel("layer")
+        ax.set_title(f"{title} score", fontsize=9)
+    fig.tight_layout()
+    return fig
