@@ -289,3 +289,13 @@ def test_verify_fails_when_a_bar_is_missed(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "bars missed: digits-vit seed 0: heldout_accuracy" in out
     assert "different bytes from the shipped weights" in out
+
+
+def test_cache_key_depends_on_the_training_code(monkeypatch, tmp_path):
+    key = zoo.cache_key("tiny-gpt2", SHORT_GPT)
+    edited = tmp_path / "causal.py"
+    edited.write_bytes(zoo.cache.TRAINING_CODE[5].read_bytes() + b"\n# an edit\n")
+    code = list(zoo.cache.TRAINING_CODE)
+    code[5] = edited
+    monkeypatch.setattr(zoo.cache, "TRAINING_CODE", tuple(code))
+    assert zoo.cache_key("tiny-gpt2", SHORT_GPT) != key

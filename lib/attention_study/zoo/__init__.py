@@ -13,7 +13,8 @@ Every setting of a training run (seed, data size, architecture, optimiser, threa
 recipe) is a field of a frozen recipe dataclass (:class:`CausalRecipe`, :class:`VisionRecipe`).
 The cache folder of a run is ``<cache>/<name>-<key>`` where ``<cache>`` is ``$STUDY_CACHE`` or
 ``~/.cache/attention-study`` and ``<key>`` is the first 16 hex digits of the SHA-256 of the
-canonical JSON of ``{"name": name, "recipe": recipe}``. It holds the weights
+canonical JSON of ``{"name": name, "recipe": recipe, "code": code_digest()}`` (the training
+code's own digest, so a change of the code trains anew). It holds the weights
 (``model.safetensors``), the tokenizer or processor files and ``provenance.json`` (recipe, data
 sizes, training time, training curve, held-out metrics, SHA-256 of the weights, library versions).
 Loading re-hashes the weights; a mismatch warns and retrains, it never loads silently.

@@ -20,12 +20,31 @@ WEIGHTS_FILE = "model.safetensors"
 PROVENANCE_FILE = "provenance.json"
 
 
+#: The source files whose code decides what a training run produces (and records): the recipes,
+#: the corpus generator, the training loops and the head scores of the provenance.
+_PACKAGE = Path(__file__).resolve().parents[1]
+TRAINING_CODE: tuple[Path, ...] = tuple(
+    _PACKAGE / part for part in ("corpus.py", "heads.py", "zoo/recipes.py", "zoo/processor.py",
+                                 "zoo/determinism.py", "zoo/causal.py", "zoo/vision.py", "zoo/training.py")
+)
+
+
+def code_digest() -> str:
+    """SHA-256 over the training code's source files, so that a change of the code trains anew."""
+    digest = hashlib.sha256()
+    for path in TRAINING_CODE:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def _recipe_json(name: str, recipe: Recipe) -> str:
-    return json.dumps({"name": name, "recipe": asdict(recipe)}, sort_keys=True)
+    return json.dumps({"name": name, "recipe": asdict(recipe), "code": code_digest()}, sort_keys=True)
 
 
 def cache_key(name: str, recipe: Recipe | None = None) -> str:
-    """16 hex digits of SHA-256 over the canonical JSON of ``{"name", "recipe"}``."""
+    """16 hex digits of SHA-256 over the canonical JSON of ``{"name", "recipe", "code"}``: the
+    recipe's every setting and the digest of the code that trains it (:func:`code_digest`), so a
+    cached model made by older code is never taken for the current code's."""
     recipe = _check_recipe(name, recipe)
     return hashlib.sha256(_recipe_json(name, recipe).encode()).hexdigest()[:16]
 
