@@ -6,6 +6,7 @@ Modules (each small, each named for what it holds):
 - ``zoo``, ``corpus``  the offline models trained here on a generated corpus, cached by recipe.
 - ``tracing``        one forward pass, every head: attention, queries, keys, values, context vectors.
 - ``interventions``  head ablation and activation patching over the tracer's hooks.
+- ``corpus_stats``   per-head statistics streamed over a corpus in batches (running sums; accelerate).
 - ``heads``          head scores (previous-token, induction, first-token).
 - ``views``, ``interactive``  static pictures and self-contained HTML views of attention.
 - ``rollout``        attention rollout and attention flow.

@@ -1,0 +1,647 @@
+"""Per-head statistics over a whole corpus, streamed in batches with running sums.
+
+:func:`head_statistics` reads a corpus — any iterable of texts (a list, a generator, a file read
+line by line) or a Hugging Face ``datasets`` ``Dataset``/``IterableDataset`` — traces it in batches
+with the batched tracer (:func:`attention_study.tracing.trace`), and adds each batch into running
+sums. Memory is flat in the size of the corpus: one batch of texts and traces is alive at a time,
+and the sums have a fixed shape (``[layer, head]``, ``[layer + 1, d_model]``, one row per tracked
+word). Padding never enters a statistic: a :class:`~attention_study.tracing.BatchTrace` has every
+padded position at exactly 0 and its ``mask`` marks the real tokens.
+
+What is summed (``L`` layers, ``H`` heads, ``d`` = d_model, ``W`` tracked words):
+
+* **attention, per head** ``[L, H]``: the entropy of every attention row (bits), the weight every
+  row gives to the token classes of Clark et al. (2019) — ``[CLS]`` (or ``<s>``,
+  ``<|endoftext|>``), ``[SEP]``, punctuation, the token itself, the previous and the next token —
+  and the weight to the first token from queries ``1..T-1`` (the "attention sink" score of
+  :func:`attention_study.heads.first_token_scores`). Every mean is *pooled*: each query row of the
+  corpus weighs the same (a long text counts more than a short one).
+* **representations, per layer** ``[L + 1]`` (Ethayarajh 2019), on the hidden states of the tokens
+  that are not special tokens: the anisotropy baseline (mean cosine similarity of two tokens from
+  different sequences, over *all* such pairs, exactly), and intra-sentence similarity (mean cosine
+  of each token with its sequence's mean vector, averaged over sequences).
+* **words** ``[W, L + 1]`` (optional, ``words=``): self-similarity, the mean cosine similarity of a
+  word's representations in different sequences, exact from the running sum of unit vectors per
+  word and per sequence: with ``S = Σ u`` over the ``n`` occurrences and ``S_s`` the part of it from
+  sequence ``s``, ``mean_{i≠j, different sequences} cos = (|S|² − Σ_s |S_s|²) / (n² − Σ_s n_s²)``
+  (and over all pairs ``(|S|² − n) / (n(n − 1))``); and, with ``word_mev=True``, the maximum
+  explainable variance ``σ₁² / Σ σ_i²`` of the (uncentred) occurrence matrix, from its running Gram
+  matrix ``Σ x xᵀ`` (``d × d`` per word and layer: 8.3 MB a word for MiniLM, hence opt-in).
+
+Multi-process (and multi-GPU) runs go through ``accelerate``: pass an ``Accelerator``; process
+``k`` of ``K`` traces the items ``k, k + K, k + 2K, ...`` of the corpus, and the running sums are
+added across processes with :func:`accelerate.utils.reduce` so every process returns the same
+:class:`HeadStatistics`. Launch the script as for any ``accelerate`` program: on GPUs with
+``accelerate launch --multi_gpu --num_processes K``; on CPUs with ``torchrun --nproc_per_node K``
+and ``Accelerator(cpu=True)`` (gloo backend) — ``accelerate launch --cpu --num_processes K`` starts
+one process unless MPI is set up.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .contextuality import CLASS_NAMES, token_classes
+from .models import LoadedModel
+from .tracing import BatchTrace, trace
+
+__all__ = ["HeadStatistics", "head_statistics", "word_token_ids"]
+
+#: Families :func:`head_statistics` reads (text models).
+TEXT_FAMILIES = ("bert", "gpt2")
+
+_LN2 = math.log(2.0)
+#: The class statistics whose sums run over every query (``previous``/``next``/``first`` run over
+#: the ``n − 1`` queries that have that neighbour).
+_ALL_QUERY_STATS = ("cls", "sep", "punctuation", "self")
+_NEIGHBOUR_STATS = ("previous", "next", "first")
+
+
+# ---------------------------------------------------------------------------------------------
+# the result
+
+
+@dataclass(frozen=True, eq=False)
+class HeadStatistics:
+    """Running sums of one corpus (or one shard of it), and the statistics they give.
+
+    ``sums`` holds float64 CPU tensors of fixed shapes (nothing grows with the corpus); the
+    properties turn them into NumPy float64 arrays. Two results of the same model and words add up
+    with :meth:`merge` (or ``+``): the statistics of the two corpora together.
+
+    Counts: ``n_texts`` items of the corpus, ``n_sequences`` traced sequences (more than
+    ``n_texts`` when long texts were split into windows), ``n_tokens`` real tokens (special tokens
+    included; padding never counted).
+    """
+
+    model_name: str
+    n_layers: int
+    n_heads: int
+    d_model: int
+    words: tuple[str, ...]
+    sums: dict[str, torch.Tensor]
+
+    # -- counts ----------------------------------------------------------------------------------
+
+    @property
+    def n_texts(self) -> int:
+        return int(self.sums["texts"])
+
+    @property
+    def n_sequences(self) -> int:
+        return int(self.sums["sequences"])
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.sums["queries"])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the running sums (independent of the corpus size)."""
+        return sum(t.element_size() * t.nelement() for t in self.sums.values())
+
+    # -- attention, per head ---------------------------------------------------------------------
+
+    @property
+    def entropy(self) -> np.ndarray:
+        """``[L, H]`` mean entropy of an attention row, in bits, over every query of the corpus."""
+        return _ratio(self.sums["entropy"], self.sums["queries"])
+
+    def attention_to_classes(self) -> dict[str, np.ndarray]:
+        """Pooled :func:`attention_study.contextuality.attention_to_classes`: ``{name: [L, H]}`` for
+        ``name`` in :data:`~attention_study.contextuality.CLASS_NAMES`, each in ``[0, 1]``.
+
+        ``cls``, ``sep``, ``punctuation``: mean over every query of the weight on that class;
+        ``self``: mean ``A[q, q]``; ``previous``/``next``: mean ``A[q, q ∓ 1]`` over the queries that
+        have that neighbour.
+        """
+        return {name: self._class_mean(name) for name in CLASS_NAMES}
+
+    @property
+    def previous_token(self) -> np.ndarray:
+        """``[L, H]`` previous-token score: mean ``A[i, i − 1]`` over queries ``i >= 1``."""
+        return self._class_mean("previous")
+
+    @property
+    def next_token(self) -> np.ndarray:
+        """``[L, H]`` next-token score: mean ``A[i, i + 1]`` over queries ``i <= T − 2``."""
+        return self._class_mean("next")
+
+    @property
+    def first_token(self) -> np.ndarray:
+        """``[L, H]`` first-token ("attention sink") score: mean ``A[i, 0]`` over queries ``i >= 1``."""
+        return self._class_mean("first")
+
+    @property
+    def self_token(self) -> np.ndarray:
+        """``[L, H]`` mean ``A[i, i]`` over every query."""
+        return self._class_mean("self")
+
+    def class_shares(self) -> dict[str, float]:
+        """Fraction of the corpus's tokens in the classes ``cls``, ``sep`` and ``punctuation`` (the
+        chance level of the matching attention share)."""
+        counts = _ratio(self.sums["class_tokens"], self.sums["queries"])
+        return {name: float(c) for name, c in zip(("cls", "sep", "punctuation"), counts, strict=True)}
+
+    def _class_mean(self, name: str) -> np.ndarray:
+        count = self.sums["queries"] if name in _ALL_QUERY_STATS else self.sums["neighbour_queries"]
+        return _ratio(self.sums[name], count)
+
+    # -- representations, per layer ---------------------------------------------------------------
+
+    @property
+    def anisotropy(self) -> np.ndarray:
+        """``[L + 1]`` mean cosine similarity of two non-special tokens from different sequences,
+        over every such pair of the corpus (Ethayarajh's baseline; ``nan`` with one sequence)."""
+        return _cross_sequence_cosine(
+            self.sums["unit_sum"], self.sums["unit_sq_by_sequence"], self.sums["rep_tokens"],
+            self.sums["rep_tokens_sq"],
+        )
+
+    @property
+    def intra_similarity(self) -> np.ndarray:
+        """``[L + 1]`` intra-sentence similarity: mean over sequences of ``1/n Σ_i cos(x_i, x̄)``."""
+        return _ratio(self.sums["intra"], self.sums["intra_sequences"])
+
+    @property
+    def intra_similarity_adjusted(self) -> np.ndarray:
+        """``[L + 1]`` intra-sentence similarity minus the anisotropy baseline."""
+        return self.intra_similarity - self.anisotropy
+
+    # -- words ------------------------------------------------------------------------------------
+
+    @property
+    def word_counts(self) -> np.ndarray:
+        """``[W]`` occurrences of each tracked word (as one token, outside special tokens)."""
+        return self.sums["word_count"].numpy().copy()
+
+    def self_similarity(self, same_sequence_pairs: bool = False) -> np.ndarray:
+        """``[W, L + 1]`` mean cosine similarity of a word's representations.
+
+        By default over pairs of occurrences in different sequences (Ethayarajh's "different
+        contexts"; ``nan`` where a word is in fewer than two sequences); with
+        ``same_sequence_pairs=True`` over all pairs ``i ≠ j`` (as
+        :func:`attention_study.contextuality.self_similarity`; ``nan`` below two occurrences).
+        """
+        s = self.sums
+        if not same_sequence_pairs:
+            return _cross_sequence_cosine(
+                s["word_unit_sum"], s["word_unit_sq_by_sequence"], s["word_count"], s["word_count_sq"]
+            )
+        n = s["word_count"][:, None]
+        total = (s["word_unit_sum"] ** 2).sum(dim=-1)
+        return _ratio(total - n, (n * (n - 1)).expand_as(total))
+
+    def self_similarity_adjusted(self) -> np.ndarray:
+        """``[W, L + 1]`` cross-sequence self-similarity minus the anisotropy baseline."""
+        return self.self_similarity() - self.anisotropy[None]
+
+    @property
+    def mev(self) -> np.ndarray:
+        """``[W, L + 1]`` maximum explainable variance of each word's occurrences (uncentred, as
+        :func:`attention_study.contextuality.max_explainable_variance`); ``nan`` below two
+        occurrences. Needs ``word_mev=True``."""
+        if "word_gram" not in self.sums:
+            raise ValueError("MEV was not accumulated: call head_statistics(..., word_mev=True)")
+        gram = self.sums["word_gram"]  # [W, L + 1, d, d]
+        energy = torch.diagonal(gram, dim1=-2, dim2=-1).sum(dim=-1)
+        top = torch.linalg.eigvalsh(gram)[..., -1]
+        enough = np.where(self.sums["word_count"].numpy()[:, None] >= 2, 1.0, np.nan)
+        return _ratio(top, energy, enough)
+
+    # -- combining ---------------------------------------------------------------------------------
+
+    def merge(self, other: HeadStatistics) -> HeadStatistics:
+        """The statistics of both corpora: the running sums added."""
+        mine = (self.model_name, self.n_layers, self.n_heads, self.d_model, self.words, sorted(self.sums))
+        theirs = (other.model_name, other.n_layers, other.n_heads, other.d_model, other.words, sorted(other.sums))
+        if mine != theirs:
+            raise ValueError("only statistics of the same model, words and options can be merged")
+        sums = {key: value + other.sums[key] for key, value in self.sums.items()}
+        return HeadStatistics(self.model_name, self.n_layers, self.n_heads, self.d_model, self.words, sums)
+
+    __add__ = merge
+
+
+def _ratio(num: torch.Tensor, den: torch.Tensor, scale: np.ndarray | float = 1.0) -> np.ndarray:
+    """``num / den`` as float64 NumPy, ``nan`` where ``den`` is 0, times ``scale``."""
+    num_np, den_np = num.double().numpy(), den.double().numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(den_np != 0, num_np / np.where(den_np != 0, den_np, 1.0), np.nan)
+    return out * scale
+
+
+def _cross_sequence_cosine(
+    unit_sum: torch.Tensor, sq_by_sequence: torch.Tensor, count: torch.Tensor, count_sq: torch.Tensor
+) -> np.ndarray:
+    """Mean cosine over pairs of unit vectors from different sequences: ``(|S|² − Σ_s |S_s|²) /
+    (n² − Σ_s n_s²)``. ``unit_sum`` ``[..., d]``, ``sq_by_sequence`` ``[...]``; ``count``,
+    ``count_sq`` broadcast against ``[...]`` from the left (``[W]`` -> ``[W, 1]``)."""
+    while count.ndim < sq_by_sequence.ndim:
+        count, count_sq = count[..., None], count_sq[..., None]
+    pairs = count**2 - count_sq
+    return _ratio((unit_sum**2).sum(dim=-1) - sq_by_sequence, pairs.expand_as(sq_by_sequence))
+
+
+# ---------------------------------------------------------------------------------------------
+# the running sums of one batch
+
+
+def _empty_sums(n_layers: int, n_heads: int, d_model: int, n_words: int, word_mev: bool) -> dict[str, torch.Tensor]:
+    """Zeroed float64 accumulators (shapes in the module doc)."""
+    head = (n_layers, n_heads)
+    depth = n_layers + 1
+    sums = {
+        "texts": torch.zeros(()),
+        "sequences": torch.zeros(()),
+        "queries": torch.zeros(()),
+        "neighbour_queries": torch.zeros(()),
+        "entropy": torch.zeros(head),
+        **{name: torch.zeros(head) for name in (*_ALL_QUERY_STATS, *_NEIGHBOUR_STATS)},
+        "class_tokens": torch.zeros(3),
+        "unit_sum": torch.zeros(depth, d_model),
+        "unit_sq_by_sequence": torch.zeros(depth),
+        "rep_tokens": torch.zeros(()),
+        "rep_tokens_sq": torch.zeros(()),
+        "intra": torch.zeros(depth),
+        "intra_sequences": torch.zeros(()),
+        "word_unit_sum": torch.zeros(n_words, depth, d_model),
+        "word_unit_sq_by_sequence": torch.zeros(n_words, depth),
+        "word_count": torch.zeros(n_words),
+        "word_count_sq": torch.zeros(n_words),
+    }
+    if word_mev:
+        sums["word_gram"] = torch.zeros(n_words, depth, d_model, d_model)
+    return {key: value.double() for key, value in sums.items()}
+
+
+def _class_masks(tokens: Sequence[Sequence[str]], width: int) -> torch.Tensor:
+    """``[3, B, width]`` float64: the ``cls``, ``sep``, ``punctuation`` tokens of each item
+    (:func:`attention_study.contextuality.token_classes`); padding is 0."""
+    out = torch.zeros(3, len(tokens), width, dtype=torch.float64)
+    for b, item in enumerate(tokens):
+        masks = token_classes(item)
+        for c, name in enumerate(("cls", "sep", "punctuation")):
+            out[c, b, : len(item)] = torch.from_numpy(masks[name].astype(np.float64))
+    return out
+
+
+def _add_attention(sums: dict[str, torch.Tensor], batch: BatchTrace) -> None:
+    """Add one batch's attention sums (entropy, token classes, neighbours) into ``sums``."""
+    a = batch.attentions.double()  # [B, L, H, T, T], padded rows and columns exactly 0
+    lengths = batch.mask.sum(dim=1).double()  # [B]
+    sums["queries"] += lengths.sum()
+    sums["neighbour_queries"] += (lengths - 1).clamp(min=0).sum()
+    sums["entropy"] -= torch.xlogy(a, a).sum(dim=(0, 3, 4)) / _LN2
+    received = a.sum(dim=3)  # [B, L, H, key]: weight each key gets from all queries
+    classes = _class_masks(batch.tokens, a.shape[-1])
+    per_class = torch.einsum("blhk,cbk->clh", received, classes)
+    for c, name in enumerate(("cls", "sep", "punctuation")):
+        sums[name] += per_class[c]
+    sums["class_tokens"] += classes.sum(dim=(1, 2))
+    sums["self"] += torch.diagonal(a, offset=0, dim1=-2, dim2=-1).sum(dim=(0, 3))
+    sums["previous"] += torch.diagonal(a, offset=-1, dim1=-2, dim2=-1).sum(dim=(0, 3))  # A[q, q-1]
+    sums["next"] += torch.diagonal(a, offset=1, dim1=-2, dim2=-1).sum(dim=(0, 3))  # A[q, q+1]
+    sums["first"] += a[..., 1:, 0].sum(dim=(0, 3))
+
+
+def _unit_vectors(hidden: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """``hidden`` ``[B, L + 1, T, d]`` scaled to unit length where ``keep`` ``[B, T]``, 0 elsewhere."""
+    norms = hidden.norm(dim=-1)  # [B, L + 1, T]
+    kept = keep[:, None, :].expand_as(norms)
+    if bool((norms[kept] == 0).any()):
+        raise ValueError("a token's hidden state is the zero vector: cosine similarity is undefined")
+    return hidden / torch.where(kept, norms, 1.0)[..., None] * kept[..., None]
+
+
+def _add_representations(
+    sums: dict[str, torch.Tensor], hidden: torch.Tensor, units: torch.Tensor, keep: torch.Tensor
+) -> None:
+    """Add one batch's anisotropy and intra-sentence sums; ``hidden``/``units`` ``[B, L + 1, T, d]``
+    float64, ``keep`` ``[B, T]`` the real non-special tokens."""
+    per_sequence = units.sum(dim=2)  # [B, L + 1, d]
+    counts = keep.sum(dim=1).double()  # [B]
+    sums["unit_sum"] += per_sequence.sum(dim=0)
+    sums["unit_sq_by_sequence"] += (per_sequence**2).sum(dim=(0, 2))
+    sums["rep_tokens"] += counts.sum()
+    sums["rep_tokens_sq"] += (counts**2).sum()
+    has = counts > 0
+    mean = (hidden * keep[:, None, :, None]).sum(dim=2)  # direction of the mean: the count cancels
+    direction = mean / mean.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(torch.float64).tiny)
+    cosines = (units * direction[:, :, None, :]).sum(dim=-1).sum(dim=2)  # [B, L + 1]
+    sums["intra"] += (cosines[has] / counts[has, None]).sum(dim=0)
+    sums["intra_sequences"] += has.sum()
+
+
+def _add_words(
+    sums: dict[str, torch.Tensor], hidden: torch.Tensor, units: torch.Tensor, word_of: torch.Tensor
+) -> None:
+    """Add one batch's per-word sums; ``word_of`` ``[B, T]`` is the tracked word at each position
+    (-1: none, padding, special token)."""
+    n_words = sums["word_count"].shape[0]
+    b_idx, t_idx = (word_of >= 0).nonzero(as_tuple=True)
+    if n_words == 0 or len(b_idx) == 0:
+        return
+    word = word_of[b_idx, t_idx]
+    groups, inverse = torch.unique(b_idx * n_words + word, return_inverse=True)  # one per (sequence, word)
+    group_word = groups % n_words
+    group_sum = torch.zeros(len(groups), units.shape[1], units.shape[-1], dtype=torch.float64)
+    group_sum.index_add_(0, inverse, units[b_idx, :, t_idx])
+    group_count = torch.bincount(inverse, minlength=len(groups)).double()
+    sums["word_unit_sum"].index_add_(0, group_word, group_sum)
+    sums["word_unit_sq_by_sequence"].index_add_(0, group_word, (group_sum**2).sum(dim=-1))
+    sums["word_count"].index_add_(0, group_word, group_count)
+    sums["word_count_sq"].index_add_(0, group_word, group_count**2)
+    if "word_gram" in sums:
+        vectors = hidden[b_idx, :, t_idx]  # [K, L + 1, d]
+        for w in torch.unique(word).tolist():
+            x = vectors[word == w]
+            sums["word_gram"][w] += torch.einsum("nld,nle->lde", x, x)
+
+
+def _add_batch(sums: dict[str, torch.Tensor], batch: BatchTrace, word_lookup: torch.Tensor) -> None:
+    """Add one traced batch into the running sums."""
+    sums["sequences"] += len(batch)
+    _add_attention(sums, batch)
+    keep = batch.mask & ~batch.special
+    hidden = batch.hidden_states.double()  # [B, L + 1, T, d]
+    units = _unit_vectors(hidden, keep)
+    _add_representations(sums, hidden, units, keep)
+    word_of = torch.where(keep, word_lookup[batch.input_ids], -1)
+    _add_words(sums, hidden, units, word_of)
+
+
+# ---------------------------------------------------------------------------------------------
+# reading and checking the corpus
+
+
+def _datasets_kind(corpus: Any) -> str | None:
+    """``"dataset"`` for a ``datasets`` Dataset/IterableDataset, ``"dict"`` for a DatasetDict,
+    ``None`` otherwise (``datasets`` is never imported here: a dataset means it already was)."""
+    module = sys.modules.get("datasets")
+    if module is None:
+        return None
+    if isinstance(corpus, module.Dataset | module.IterableDataset):
+        return "dataset"
+    if isinstance(corpus, module.DatasetDict | module.IterableDatasetDict):
+        return "dict"
+    return None
+
+
+def _corpus_items(corpus: Any, text_column: str) -> tuple[Iterator[Any], int | None]:
+    """An iterator over the corpus's texts (unchecked) and its length when known."""
+    if isinstance(corpus, str | bytes):
+        raise TypeError("corpus is one string: give an iterable of texts (e.g. [text]), not a str")
+    kind = _datasets_kind(corpus)
+    if kind == "dict":
+        raise TypeError(f"corpus is a DatasetDict with splits {sorted(corpus)}: pick one split, e.g. corpus['train']")
+    if kind == "dataset":
+        columns = corpus.column_names
+        if columns is not None and text_column not in columns:
+            raise ValueError(f"text_column {text_column!r} is not a column of the dataset; columns: {columns}")
+        rows = corpus.select_columns([text_column])
+        return (row[text_column] for row in rows), _length(corpus)
+    if not isinstance(corpus, Iterable):
+        raise TypeError(f"corpus must be an iterable of texts, got {type(corpus).__name__}")
+    return iter(corpus), _length(corpus)
+
+
+def _length(corpus: Any) -> int | None:
+    try:
+        return len(corpus)
+    except TypeError:
+        return None
+
+
+def _check_text(index: int, item: Any) -> str:
+    """The item itself, if it is a non-empty ``str``; else an error naming its index."""
+    if not isinstance(item, str):
+        raise TypeError(f"corpus item {index} is a {type(item).__name__}, not a str: the corpus must hold texts")
+    if not item.strip():
+        raise ValueError(f"corpus item {index} is an empty text: give at least one word")
+    return item
+
+
+def _check_options(loaded: LoadedModel, batch_size: int, max_tokens: int | None) -> None:
+    if loaded.family not in TEXT_FAMILIES:
+        raise ValueError(
+            f"head_statistics reads texts; {loaded.name} is a {loaded.family} model "
+            f"(supported: {', '.join(TEXT_FAMILIES)})"
+        )
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if max_tokens is None:
+        return
+    low = _tokenizer(loaded).num_special_tokens_to_add(pair=False) + 1
+    high = loaded.max_positions
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
+        raise ValueError(f"max_tokens must be an int or None, got {max_tokens!r}")
+    if max_tokens < low or (high is not None and max_tokens > high):
+        valid = f"{low}..{high}" if high is not None else f">= {low}"
+        raise ValueError(f"max_tokens must be in {valid} for {loaded.name}, got {max_tokens}")
+
+
+def _tokenizer(loaded: LoadedModel) -> Any:
+    """The text model's tokenizer (an error for a model without one)."""
+    if loaded.tokenizer is None:
+        raise ValueError(f"{loaded.name} has no tokenizer: head_statistics reads texts")
+    return loaded.tokenizer
+
+
+def word_token_ids(loaded: LoadedModel, words: Sequence[str]) -> torch.Tensor:
+    """``[vocab]`` int64 lookup: the index in ``words`` of each token id, -1 for other ids.
+
+    A word is tracked where it is one token: its ids are those of ``word`` and of ``" " + word``
+    (GPT-2 spells a word after a space with another token) that tokenize to one id. A word that is
+    never one token (or only the unknown token), or two words with the same id, is an error.
+    """
+    tokenizer = _tokenizer(loaded)
+    size = max(len(tokenizer), int(loaded.model.config.vocab_size))
+    lookup = torch.full((size,), -1, dtype=torch.long)
+    for index, word in enumerate(words):
+        if not isinstance(word, str) or not word.strip():
+            raise ValueError(f"words[{index}] must be a non-empty str, got {word!r}")
+        ids = set()
+        for form in (word.strip(), " " + word.strip()):
+            pieces = tokenizer(form, add_special_tokens=False)["input_ids"]
+            if len(pieces) == 1 and pieces[0] != tokenizer.unk_token_id:
+                ids.add(pieces[0])
+        if not ids:
+            pieces = tokenizer.tokenize(word.strip())
+            raise ValueError(f"word {word!r} is not one token of {loaded.name} (it is {pieces}): it cannot be tracked")
+        for token_id in sorted(ids):
+            if lookup[token_id] >= 0:
+                raise ValueError(f"words {words[int(lookup[token_id])]!r} and {word!r} are the same token")
+            lookup[token_id] = index
+    return lookup
+
+
+def _encode(loaded: LoadedModel, chunk: Sequence[tuple[int, str]], max_tokens: int | None) -> Iterator[list[int]]:
+    """Token ids of each text of ``chunk`` (``(corpus index, text)`` pairs), special tokens added;
+    a text longer than ``max_tokens`` becomes consecutive windows of at most ``max_tokens`` tokens,
+    each with the special tokens. Without ``max_tokens`` a text longer than the model's positions is
+    an error naming its index, its length and the limit."""
+    tokenizer = _tokenizer(loaded)
+    encoded = tokenizer([text for _, text in chunk], truncation=False)["input_ids"]
+    limit = loaded.max_positions if max_tokens is None else max_tokens
+    for (index, text), ids in zip(chunk, encoded, strict=True):
+        if limit is None or len(ids) <= limit:
+            yield list(ids)
+        elif max_tokens is None:
+            raise ValueError(
+                f"corpus item {index} has {len(ids)} tokens but {loaded.name} accepts at most {limit}; "
+                "pass max_tokens to split long texts into windows (nothing is truncated silently)"
+            )
+        else:
+            windows = tokenizer(text, truncation=True, max_length=max_tokens, return_overflowing_tokens=True)
+            yield from (list(w) for w in windows["input_ids"])
+
+
+def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive lists of ``size`` items (the last may be shorter)."""
+    while chunk := list(itertools.islice(items, size)):
+        yield chunk
+
+
+# ---------------------------------------------------------------------------------------------
+# the driver
+
+
+def _shard(
+    items: Iterator[Any], process_index: int, num_processes: int, counter: dict[str, int]
+) -> Iterator[tuple[int, str]]:
+    """Items ``process_index, process_index + num_processes, ...`` as ``(index, text)``, checked.
+
+    Every item's type is checked on every process (cheap), so a bad item fails everywhere alike;
+    ``counter["seen"]`` counts the items read (for the progress bar)."""
+    for index, item in enumerate(items):
+        counter["seen"] = index + 1
+        text = _check_text(index, item)
+        if index % num_processes == process_index:
+            yield index, text
+
+
+def _accumulate(
+    loaded: LoadedModel,
+    texts: Iterator[tuple[int, str]],
+    sums: dict[str, torch.Tensor],
+    *,
+    batch_size: int,
+    max_tokens: int | None,
+    word_lookup: torch.Tensor,
+    bar: Any,
+    counter: dict[str, int],
+) -> None:
+    """Trace ``texts`` in batches of ``batch_size`` sequences and add them into ``sums``."""
+
+    def sequences() -> Iterator[list[int]]:
+        for chunk in _chunks(texts, batch_size):
+            sums["texts"] += len(chunk)
+            yield from _encode(loaded, chunk, max_tokens)
+
+    for batch_ids in _chunks(sequences(), batch_size):
+        batch = trace(loaded, batch_ids)
+        if not isinstance(batch, BatchTrace):  # pragma: no cover - a list of sequences is always a batch
+            raise TypeError(f"trace returned {type(batch).__name__} for a batch")
+        _add_batch(sums, batch, word_lookup)
+        bar.update(counter["seen"] - bar.n)
+
+
+def _sum_across_processes(sums: dict[str, torch.Tensor], accelerator: Any) -> dict[str, torch.Tensor]:
+    """``sums`` added over every process with :func:`accelerate.utils.reduce` (a no-op alone)."""
+    if accelerator is None or accelerator.num_processes == 1:
+        return sums
+    from accelerate.utils import reduce
+
+    on_device = {key: value.to(accelerator.device) for key, value in sums.items()}
+    return {key: value.cpu() for key, value in reduce(on_device, reduction="sum").items()}
+
+
+def _failures_elsewhere(failed_here: bool, accelerator: Any) -> int:
+    """How many other processes failed (0 alone); every process must call this, so that none
+    waits forever in a reduction the failed one never joins."""
+    if accelerator is None or accelerator.num_processes == 1:
+        return 0
+    from accelerate.utils import reduce
+
+    flag = torch.tensor([1.0 if failed_here else 0.0], dtype=torch.float64, device=accelerator.device)
+    return int(reduce(flag, reduction="sum").item()) - int(failed_here)
+
+
+def head_statistics(
+    loaded: LoadedModel,
+    corpus: Iterable[str] | Any,
+    *,
+    batch_size: int = 32,
+    max_tokens: int | None = None,
+    words: Sequence[str] = (),
+    word_mev: bool = False,
+    text_column: str = "text",
+    progress: bool = True,
+    accelerator: Any = None,
+) -> HeadStatistics:
+    """Per-head attention statistics and per-layer contextuality of a whole corpus, streamed.
+
+    Args:
+        loaded: a text model (BERT family or GPT-2) from :func:`attention_study.models.load`; with
+            an ``accelerator``, loaded on ``accelerator.device``.
+        corpus: an iterable of texts (``str``), read once and lazily (a generator is never
+            materialised), or a ``datasets`` ``Dataset``/``IterableDataset`` whose ``text_column``
+            holds the texts.
+        batch_size: sequences per forward pass (results do not depend on it beyond round-off).
+        max_tokens: ``None`` (default): a text longer than the model's positions is an error.
+            An int: texts longer than ``max_tokens`` tokens are split into consecutive windows of at
+            most ``max_tokens`` tokens (special tokens included in each), every window a sequence.
+        words: words whose self-similarity (and MEV) to accumulate, each one token of the model
+            (see :func:`word_token_ids`).
+        word_mev: also accumulate each word's ``[L + 1, d, d]`` Gram matrix, for :attr:`HeadStatistics.mev`.
+        progress: show a ``tqdm`` bar (texts read) on the main process.
+        accelerator: an ``accelerate.Accelerator``; process ``k`` of ``K`` traces items
+            ``k, k + K, ...`` and the sums are added across processes. Every process gets the result.
+
+    Returns:
+        :class:`HeadStatistics` (shapes ``[L, H]`` per head, ``[L + 1]`` per layer).
+
+    Raises:
+        TypeError: the corpus is one ``str`` or not iterable; an item is not a ``str`` (naming its
+            index and type).
+        ValueError: empty corpus; an empty text or one longer than the model's positions without
+            ``max_tokens`` (naming its index, token count and the limit); bad options or words.
+    """
+    from tqdm.auto import tqdm
+
+    _check_options(loaded, batch_size, max_tokens)
+    word_lookup = word_token_ids(loaded, words)
+    items, total = _corpus_items(corpus, text_column)
+    index, count = (0, 1) if accelerator is None else (accelerator.process_index, accelerator.num_processes)
+    config = loaded.model.config
+    sums = _empty_sums(loaded.n_layers, loaded.n_heads, int(config.hidden_size), len(words), word_mev)
+    counter = {"seen": 0}
+    main = accelerator is None or accelerator.is_main_process
+    error: BaseException | None = None
+    with tqdm(total=total, unit="text", disable=not (progress and main), desc="head statistics") as bar:
+        try:
+            _accumulate(
+                loaded, _shard(items, index, count, counter), sums, batch_size=batch_size,
+                max_tokens=max_tokens, word_lookup=word_lookup, bar=bar, counter=counter,
+            )
+            bar.update(counter["seen"] - bar.n)
+        except Exception as exc:  # re-raised below, once every process knows
+            error = exc
+    others = _failures_elsewhere(error is not None, accelerator)
+    if error is not None:
+        raise error
+    if others:
+        raise RuntimeError(f"head_statistics failed on {others} other process(es); see their error")
+    sums = _sum_across_processes(sums, accelerator)
+    if counter["seen"] == 0:
+        raise ValueError("corpus is empty: give at least one text")
+    return HeadStatistics(loaded.name, loaded.n_layers, loaded.n_heads, int(config.hidden_size), tuple(words), sums)
