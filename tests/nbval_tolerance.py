@@ -92,6 +92,29 @@ def _merged_streams(outputs: list[Any]) -> list[Any]:
     return merged
 
 
+#: ``(cell, committed text, computed text)`` of every output that matched only within the tolerance.
+TOLERATED: list[tuple[str, str, str]] = []
+
+
+def _record_tolerated(cell: str, computed: list[Any], aligned: list[Any]) -> None:
+    for before, after in zip(computed, aligned, strict=True):
+        for key in ("text", *TEXT_KEYS):
+            old, new = _text(before, key), _text(after, key)
+            if isinstance(old, str) and old != new:
+                TOLERATED.append((cell, new, old))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say which outputs needed the tolerance (none, in a run on the machine that wrote them)."""
+    if not TOLERATED:
+        return
+    terminalreporter.write_line(
+        f"nbval_tolerance: {len(TOLERATED)} output(s) matched within one unit in the last place:")
+    for cell, committed, computed in TOLERATED:
+        pairs = [(a, b) for a, b in zip(NUMBER.findall(committed), NUMBER.findall(computed), strict=True) if a != b]
+        terminalreporter.write_line(f"  {cell}: " + ", ".join(f"{b} (committed {a})" for a, b in pairs))
+
+
 def pytest_configure(config: Any) -> None:
     """Wrap nbval's output comparison so that computed decimals are aligned first."""
     from nbformat import from_dict
@@ -104,7 +127,9 @@ def pytest_configure(config: Any) -> None:
     def compare_outputs(self: Any, test: list[Any], ref: list[Any], skip_compare: Any = None) -> bool:
         test, ref = _merged_streams(list(test)), _merged_streams(list(ref))
         if len(test) == len(ref):
-            test = [from_dict(_aligned_output(r, t)) for r, t in zip(ref, test, strict=True)]
+            aligned = [from_dict(_aligned_output(r, t)) for r, t in zip(ref, test, strict=True)]
+            _record_tolerated(getattr(self, "name", "cell"), test, aligned)
+            test = aligned
         return original(self, test, [from_dict(r) for r in ref], skip_compare)
 
     compare_outputs._with_tolerance = True  # type: ignore[attr-defined]

@@ -46,3 +46,14 @@ def test_outputs_of_every_text_kind_are_aligned():
 def test_split_prints_are_merged_before_comparison():
     parts = [from_dict({"output_type": "stream", "name": "stdout", "text": t}) for t in ("a 1.0\n", "b 2.0\n")]
     assert [o["text"] for o in _merged_streams(parts)] == ["a 1.0\nb 2.0\n"]
+
+
+def test_outputs_that_needed_the_tolerance_are_recorded_for_the_summary():
+    import nbval_tolerance
+
+    nbval_tolerance.TOLERATED.clear()
+    computed = [{"output_type": "stream", "name": "stdout", "text": "4.546 bits\n"}]
+    aligned = [_aligned_output({"output_type": "stream", "name": "stdout", "text": "4.545 bits\n"}, computed[0])]
+    nbval_tolerance._record_tolerated("chapter::Cell 3", computed, aligned)
+    assert nbval_tolerance.TOLERATED == [("chapter::Cell 3", "4.545 bits\n", "4.546 bits\n")]
+    nbval_tolerance.TOLERATED.clear()
