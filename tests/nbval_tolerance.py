@@ -128,7 +128,7 @@ def pytest_configure(config: Any) -> None:
         test, ref = _merged_streams(list(test)), _merged_streams(list(ref))
         if len(test) == len(ref):
             aligned = [from_dict(_aligned_output(r, t)) for r, t in zip(ref, test, strict=True)]
-            _record_tolerated(getattr(self, "name", "cell"), test, aligned)
+            _record_tolerated(getattr(self, "nodeid", "cell"), test, aligned)
             test = aligned
         return original(self, test, [from_dict(r) for r in ref], skip_compare)
 
