@@ -83,7 +83,7 @@ $(BENCH_STAMP): requirements.txt benchmarks/requirements-peers.txt pyproject.tom
 
 bench-env: $(BENCH_STAMP)
 
-bench: setup bench-env
+bench: setup bench-env site-assets
 	$(BIN)/python benchmarks/run.py
 
 ## ruff on all the Python (chapters included); mypy on the library (settings in pyproject.toml).
