@@ -22,8 +22,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 JUPYTER_BOOK = Path(sys.executable).parent / "jupyter-book"
-IGNORE = shutil.ignore_patterns(".git", ".venv", "_build", "node_modules", "__pycache__", ".ipynb_checkpoints",
-                                ".pytest_cache", ".ruff_cache", "*.egg-info")
+IGNORE = shutil.ignore_patterns(".git", ".venv", ".venv-bench", "_build", "node_modules", "__pycache__",
+                                ".ipynb_checkpoints", ".pytest_cache", ".ruff_cache", ".mypy_cache", "*.egg-info")
 COLD_REPEATS = 2
 REBUILD_REPEATS = 3
 
