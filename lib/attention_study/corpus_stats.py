@@ -39,7 +39,6 @@ one process unless MPI is set up.
 
 from __future__ import annotations
 
-import itertools
 import math
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -51,7 +50,7 @@ import torch
 
 from .contextuality import CLASS_NAMES, token_classes
 from .models import LoadedModel
-from .tracing import BatchTrace, trace
+from .tracing import BatchTrace, batches, trace
 
 __all__ = ["HeadStatistics", "head_statistics", "word_token_ids"]
 
@@ -505,12 +504,6 @@ def _encode(loaded: LoadedModel, chunk: Sequence[tuple[int, str]], max_tokens: i
             yield from (list(w) for w in windows["input_ids"])
 
 
-def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    """Consecutive lists of ``size`` items (the last may be shorter)."""
-    while chunk := list(itertools.islice(items, size)):
-        yield chunk
-
-
 # ---------------------------------------------------------------------------------------------
 # the driver
 
@@ -543,11 +536,11 @@ def _accumulate(
     """Trace ``texts`` in batches of ``batch_size`` sequences and add them into ``sums``."""
 
     def sequences() -> Iterator[list[int]]:
-        for chunk in _chunks(texts, batch_size):
+        for chunk in batches(texts, batch_size):
             sums["texts"] += len(chunk)
             yield from _encode(loaded, chunk, max_tokens)
 
-    for batch_ids in _chunks(sequences(), batch_size):
+    for batch_ids in batches(sequences(), batch_size):
         batch = trace(loaded, batch_ids)
         if not isinstance(batch, BatchTrace):  # pragma: no cover - a list of sequences is always a batch
             raise TypeError(f"trace returned {type(batch).__name__} for a batch")

@@ -39,6 +39,7 @@ from attention_study.tracing import (
     BatchTrace,
     Trace,
     attention_modules,
+    batches,
     check_layer_head,
     trace,
 )
@@ -220,18 +221,6 @@ def patch_heads(loaded: LoadedModel, heads: HeadSpec, source: Any) -> Iterator[d
         yield selected
 
 
-def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    """``items`` in lists of ``size`` (the last one shorter), consumed lazily."""
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _check_corpus_item(loaded: LoadedModel, item: Any, index: int) -> None:
     """Text models take texts (``str``) only, so that a stray item is named by its corpus index."""
     if loaded.family != "vit" and not isinstance(item, str):
@@ -262,7 +251,7 @@ def mean_head_outputs(
     total = torch.zeros(loaded.n_layers, loaded.n_heads, _d_head(loaded), dtype=torch.float64)
     count = 0
     start = 0
-    for batch in _batches(texts, batch_size):
+    for batch in batches(texts, batch_size):
         for offset, item in enumerate(batch):
             _check_corpus_item(loaded, item, start + offset)
         try:

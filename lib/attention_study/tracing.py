@@ -47,9 +47,10 @@ only, and the padded rows are cut away, so padding never reaches a result.
 
 from __future__ import annotations
 
+import itertools
 import numbers
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast, overload
@@ -297,6 +298,14 @@ def _select(x: torch.Tensor, dims: tuple[int, ...], positions: torch.Tensor | No
     for dim in dims:
         x = x.index_select(dim, positions)
     return x
+
+
+def batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """``items`` in consecutive lists of ``size`` (the last may be shorter), consumed lazily: how a
+    corpus of any length is fed to the batched :func:`trace`."""
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 def phrase_token_indices(
