@@ -356,6 +356,21 @@ def test_datasets_dataset_and_iterable_dataset(tiny_bert) -> None:
         head_statistics(tiny_bert, datasets.DatasetDict(train=dataset), progress=False)
 
 
+#: Set STUDY_TEST_DEVICE=cuda to check the statistics of a model on a GPU against the CPU's.
+TEST_DEVICE = os.environ.get("STUDY_TEST_DEVICE", "cpu")
+
+
+def test_statistics_of_a_model_on_the_test_device_equal_the_cpu_statistics(tiny_gpt2_dir: Path, tiny_gpt2) -> None:
+    """The model's device is where batches are traced; the sums come back to the CPU in float64."""
+    on_device = load(str(tiny_gpt2_dir), device=TEST_DEVICE)
+    kwargs = {"batch_size": 4, "words": GPT2_WORDS, "word_mev": True, "progress": False}
+    here = head_statistics(on_device, TINY_TEXTS, **kwargs)
+    cpu = head_statistics(tiny_gpt2, TINY_TEXTS, **kwargs)
+    for key, value in cpu.sums.items():
+        assert here.sums[key].device.type == "cpu", key
+        torch.testing.assert_close(here.sums[key], value, atol=1e-5, rtol=1e-5, msg=key)
+
+
 # ---------------------------------------------------------------------------------------------
 # two processes through accelerate
 

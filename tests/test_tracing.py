@@ -394,3 +394,49 @@ def test_layer_head_range_errors_are_value_errors_too():
     with pytest.raises(ValueError, match=r"head 12 is out of range: valid heads are 0..11"):
         t.head(0, 12)
     assert issubclass(LayerHeadRangeError, IndexError) and issubclass(LayerHeadRangeError, ValueError)
+
+
+def test_queries_keys_values_equal_the_outputs_of_the_models_own_projections(loaded):
+    """The recorder reads Q, K, V where the attention function receives them; hooks on the projection
+    modules (the adapters) see the same numbers, split per head."""
+    captured: list[list[torch.Tensor]] = []
+    modules = ADAPTERS[loaded.family](loaded.model)
+    handles = []
+    for layer in modules:
+        outputs: list[torch.Tensor] = []
+        captured.append(outputs)
+        for module in layer.qkv:
+            handles.append(module.register_forward_hook(lambda _m, _i, out, into=outputs: into.append(out[0])))
+    try:
+        t = trace(loaded, _inputs(loaded))
+    finally:
+        for handle in handles:
+            handle.remove()
+    for layer, outputs in enumerate(captured):
+        q, k, v = torch.cat(outputs, dim=-1).cpu().chunk(3, dim=-1)
+        for projected, traced in ((q, t.queries), (k, t.keys), (v, t.values)):
+            per_head = projected.reshape(t.n_tokens, loaded.n_heads, -1).transpose(0, 1)
+            assert torch.equal(per_head, traced[layer])
+
+
+def test_trace_restores_the_models_attention_implementation_even_after_an_error(tiny_gpt2_dir):
+    m = load(tiny_gpt2_dir)
+    m.model.set_attn_implementation("sdpa")
+    try:
+        t = trace(m, TEXT)
+        assert m.model.config._attn_implementation == "sdpa"
+        assert torch.allclose(t.attentions.sum(-1), torch.ones(()))  # eager weights, recorded under sdpa too
+        with pytest.raises(ValueError, match="out of the vocabulary"):
+            trace(m, [10**6])
+        original = m.model.forward
+
+        def failing(*args, **kwargs):
+            raise RuntimeError("stop")
+
+        m.model.forward = failing
+        with pytest.raises(RuntimeError, match="stop"):
+            trace(m, TEXT)
+        m.model.forward = original
+        assert m.model.config._attn_implementation == "sdpa"
+    finally:
+        m.model.set_attn_implementation("eager")

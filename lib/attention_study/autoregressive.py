@@ -3,7 +3,7 @@
 Every function takes a loaded causal model (``load("tiny-gpt2")``, ``load("gpt2")`` or a local
 GPT-2 folder) and token ids ``[token]`` (int64), so the same code runs on any GPT-2-family model.
 
-- :func:`forward_ids`: one eager forward pass: hidden states ``[layer + 1, token, d_model]``,
+- :func:`forward_ids`: one forward pass, traced: hidden states ``[layer + 1, token, d_model]``,
   logits ``[token, vocab]``, attentions ``[layer, head, query, key]``.
 - :func:`upper_triangle_max`: the largest attention weight above the diagonal (0.0 under the mask).
 - :func:`perturbation_effect`: max |difference| per position after replacing one token.
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .heads import first_token_scores, induction_scores, previous_token_scores, repeated_random_tokens
-from .tracing import phrase_token_indices
+from .tracing import phrase_token_indices, trace
 
 __all__ = [
     "ForwardResult",
@@ -68,8 +68,8 @@ def _check_ids(loaded: Any, ids: Any, min_tokens: int = 2) -> torch.Tensor:
     vocab = int(loaded.model.config.vocab_size)
     if int(ids.min()) < 0 or int(ids.max()) >= vocab:
         raise ValueError(f"token ids must be in 0..{vocab - 1}")
-    limit = int(loaded.model.config.n_positions)
-    if ids.numel() > limit:
+    limit = loaded.max_positions
+    if limit is not None and ids.numel() > limit:
         raise ValueError(f"{ids.numel()} tokens but the model accepts at most {limit}")
     return ids.long()
 
@@ -106,24 +106,14 @@ def _eager(model: Any) -> None:
         model.set_attn_implementation("eager")
 
 
-@torch.no_grad()
 def forward_ids(loaded: Any, ids: Any) -> ForwardResult:
-    """Run the causal model once on ``ids`` ``[token]`` and keep every layer's output."""
+    """Run the causal model once on ``ids`` ``[token]`` (a :func:`~attention_study.tracing.trace`
+    of the ids, on the model's device) and keep every layer's output, float32 on the CPU."""
     _check_causal(loaded)
-    ids = _check_ids(loaded, ids, min_tokens=1)
-    model = loaded.model
-    _eager(model)
-    out = model(
-        ids[None],
-        attention_mask=torch.ones_like(ids)[None],
-        output_hidden_states=True,
-        output_attentions=True,
-    )
-    return ForwardResult(
-        hidden_states=torch.stack([h[0] for h in out.hidden_states]).float(),
-        logits=out.logits[0].float(),
-        attentions=torch.stack([a[0] for a in out.attentions]).float(),
-    )
+    traced = trace(loaded, _check_ids(loaded, ids, min_tokens=1))
+    if traced.logits is None:
+        raise ValueError(f"{loaded.name} has no language-model head: it gives no next-token logits")
+    return ForwardResult(hidden_states=traced.hidden_states, logits=traced.logits, attentions=traced.attentions)
 
 
 def upper_triangle_max(attentions: torch.Tensor) -> float:
@@ -172,6 +162,7 @@ def jacobian_blocks(loaded: Any, ids: Any) -> np.ndarray:
     ids = _check_ids(loaded, ids)
     model = loaded.model
     _eager(model)
+    ids = ids.to(next(model.parameters()).device)
     embeddings = model.get_input_embeddings()(ids).detach()
     mask = torch.ones_like(ids)[None]
 
@@ -186,7 +177,7 @@ def jacobian_blocks(loaded: Any, ids: Any) -> np.ndarray:
         jacobian = torch.autograd.functional.jacobian(final_hidden, embeddings)  # [T, d, T, d]
     finally:
         torch.set_num_threads(threads)
-    return jacobian.double().pow(2).sum(dim=(1, 3)).sqrt().numpy()
+    return jacobian.double().pow(2).sum(dim=(1, 3)).sqrt().cpu().numpy()
 
 
 @dataclass(frozen=True)
@@ -204,8 +195,8 @@ def greedy_steps(loaded: Any, prompt_ids: Any, steps: int) -> list[GenerationSte
     ids = _check_ids(loaded, prompt_ids, min_tokens=1)
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int; got {steps!r}")
-    limit = int(loaded.model.config.n_positions)
-    if ids.numel() + steps > limit:
+    limit = loaded.max_positions
+    if limit is not None and ids.numel() + steps > limit:
         raise ValueError(f"prompt of {ids.numel()} + {steps} steps exceeds {limit} positions")
     out = []
     for _ in range(steps):

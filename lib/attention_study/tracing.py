@@ -32,13 +32,19 @@ field                shape                            what it is
 A :class:`BatchTrace` holds the same tensors with a leading batch axis ``B`` and ``T`` the longest
 item (``[B, L, H, T, T]``, ``[B, L, H, T, d_head]``, ...), every padded position set to 0.
 
-How each family is read (the *adapters*): queries, keys and values are captured at the output of
-the model's own projection layers, and context vectors at the input of its output projection, with
-forward hooks; attention weights are the ones the eager attention returns. Nothing is recomputed, so
-the trace cannot drift from the model. ``tests/test_tracing.py`` proves the identities
-``concat_h(contexts) == input of the output projection`` and
-``softmax(Q Kᵀ/√d_head + mask) == attentions``, and that a batch equals its items traced one at a
-time. :mod:`attention_study.interventions` edits the same output-projection inputs.
+How a model is read: for the length of one forward pass, the model's ``attn_implementation`` is
+set to :data:`RECORDER`, an attention function registered with transformers that calls the family's
+own eager attention function (transformers' code, unchanged) and records what it receives and
+returns: the queries, keys and values as the model split them per head, the softmax weights and the
+heads' outputs. Then the model's own setting is restored. Nothing is recomputed, so the trace cannot
+drift from the model, and no hook sits on the projections (hooks cost time on every module call).
+The adapters (:data:`ADAPTERS`) name each family's projection modules: the tests check the recorded
+tensors against them, and :mod:`attention_study.interventions` edits the input of the output
+projection with forward pre-hooks; where a layer has such a hook, the trace records that edited
+input as the layer's ``contexts``. ``tests/test_tracing.py`` proves the identities
+``concat_h(contexts) == input of the output projection``, ``Q, K, V == the projections' outputs``
+and ``softmax(Q Kᵀ/√d_head + mask) == attentions``, and that a batch equals its items traced one at
+a time.
 
 Batches are padded on the right (GPT-2 tokenizers without a pad token are padded with the
 end-of-text id) and masked: a padded key gets weight exactly 0, position ids count real tokens
@@ -50,8 +56,11 @@ from __future__ import annotations
 import itertools
 import numbers
 import re
+import sys
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, cast, overload
 
@@ -346,30 +355,91 @@ def find_phrase(text: str, phrase: str, occurrence: int = 0, ignore_case: bool =
     return matches[occurrence].span()
 
 
+# The recorder: an attention implementation registered with transformers under this name. It runs
+# the family's own eager attention function and keeps what that function receives and returns.
+RECORDER = "attention_study_recorder"
+_recording: ContextVar[list[_Recorded] | None] = ContextVar("attention_study_recording", default=None)
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """One attention call: ``query``/``key``/``value`` ``[B, H, T, d_head]`` as the model split them,
+    ``weights`` ``[B, H, T, T]``, ``output`` ``[B, T, H, d_head]`` (the heads' context vectors)."""
+
+    query: torch.Tensor
+    key: torch.Tensor
+    value: torch.Tensor
+    weights: torch.Tensor
+    output: torch.Tensor
+
+
+def _eager_attention(module: Any) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
+    """The eager attention function of ``module``'s model family (transformers' own code)."""
+    eager = getattr(sys.modules[type(module).__module__], "eager_attention_forward", None)
+    if eager is None:
+        raise ValueError(f"{type(module).__name__} has no eager attention function to record")
+    return cast("Callable[..., tuple[torch.Tensor, torch.Tensor]]", eager)
+
+
+def _record_attention(
+    module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attention_mask: Any, **kwargs: Any
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The attention the model would run in eager mode, with its inputs and outputs recorded."""
+    if getattr(module, "reorder_and_upcast_attn", False):  # GPT-2's optional float32 path, as eager runs it
+        output, weights = module._upcast_and_reordered_attn(query, key, value, attention_mask)
+    else:
+        output, weights = _eager_attention(module)(module, query, key, value, attention_mask, **kwargs)
+    records = _recording.get()
+    if records is not None:
+        records.append(_Recorded(query, key, value, weights, output))
+    return output, weights
+
+
+def _register_recorder() -> None:
+    """Make :data:`RECORDER` a valid ``attn_implementation`` (masks built as for eager). Adds a name to
+    transformers' registries; changes nothing for models that do not select it."""
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    if RECORDER not in ALL_ATTENTION_FUNCTIONS:
+        ALL_ATTENTION_FUNCTIONS.register(RECORDER, _record_attention)
+        ALL_MASK_ATTENTION_FUNCTIONS.register(RECORDER, eager_mask)
+
+
 @contextmanager
-def _captured(
-    model: Any, family: str
-) -> Iterator[tuple[list[list[torch.Tensor]], list[torch.Tensor]]]:
-    """Hooks that record, per layer, the projection outputs (q, k, v, or one fused qkv tensor,
-    each ``[B, T, width]``) and the input of the output projection (``[B, T, d_model]``)."""
-    layers = ADAPTERS[family](model)
-    qkv: list[list[torch.Tensor]] = [[] for _ in layers]
-    contexts: list[torch.Tensor] = [torch.empty(0)] * len(layers)
-    handles = []
-    for index, modules in enumerate(layers):
-        for module in modules.qkv:
-            handles.append(
-                module.register_forward_hook(
-                    lambda _m, _inp, out, i=index: qkv[i].append(out.detach())
-                )
-            )
-
-        def record_context(_m: Any, inputs: tuple[torch.Tensor, ...], i: int = index) -> None:
-            contexts[i] = inputs[0].detach()
-
-        handles.append(modules.output.register_forward_pre_hook(record_context))
+def _recorded(model: Any) -> Iterator[list[_Recorded]]:
+    """Within the block, ``model`` runs its eager attention through the recorder; the records of
+    each attention call, in layer order, accumulate in the list yielded. The model's own
+    ``attn_implementation`` is restored afterwards, whatever happens."""
+    _register_recorder()
+    config = model.config
+    previous = config._attn_implementation
+    records: list[_Recorded] = []
+    token = _recording.set(records)
+    config._attn_implementation = RECORDER
     try:
-        yield qkv, contexts
+        yield records
+    finally:
+        config._attn_implementation = previous
+        _recording.reset(token)
+
+
+@contextmanager
+def _edited_contexts(loaded: LoadedModel) -> Iterator[dict[int, torch.Tensor]]:
+    """Where a layer's output projection has forward pre-hooks (an intervention of
+    :mod:`attention_study.interventions`, or a user's), its input ``[B, T, H * d_head]`` can differ
+    from the attention's output: record it, after those hooks, as that layer's context vectors."""
+    edited: dict[int, torch.Tensor] = {}
+    handles = []
+    for layer, modules in enumerate(attention_modules(loaded)):
+        if modules.output._forward_pre_hooks:
+
+            def record(_m: Any, inputs: tuple[torch.Tensor, ...], layer: int = layer) -> None:
+                edited[layer] = inputs[0].detach()
+
+            handles.append(modules.output.register_forward_pre_hook(record))
+    try:
+        yield edited
     finally:
         for handle in handles:
             handle.remove()
@@ -406,6 +476,8 @@ def _item_name(kind: str, index: int | None) -> str:
 def _pad_rows(rows: Sequence[Sequence[int]], value: int) -> torch.Tensor:
     """Right-pad integer rows with ``value`` into one ``[len(rows), longest]`` int64 tensor."""
     width = max(len(row) for row in rows)
+    if all(len(row) == width for row in rows):
+        return torch.tensor(rows, dtype=torch.long)
     return torch.tensor([list(row) + [value] * (width - len(row)) for row in rows], dtype=torch.long)
 
 
@@ -433,24 +505,17 @@ def _encode_texts(loaded: LoadedModel, texts: Sequence[str], single: bool = Fals
         if not text.strip():
             raise ValueError(f"{_item_name('text', None if single else index)} is empty: give at least one word")
     tokenizer: Any = loaded.tokenizer  # a text model's: not None
-    encoded = dict(
-        tokenizer(
-            list(texts),
-            return_offsets_mapping=True,
-            return_special_tokens_mask=True,
-            truncation=False,
-        )
-    )
+    batch = tokenizer(list(texts), return_offsets_mapping=True, return_special_tokens_mask=True, truncation=False)
+    encoded = dict(batch)
     for index, ids in enumerate(encoded["input_ids"]):
         _check_length(loaded, len(ids), _item_name("text", None if single else index))
-    offsets = cast(
-        "list[list[tuple[int, int]] | None]", [[tuple(pair) for pair in row] for row in encoded.pop("offset_mapping")]
-    )
+    offsets = cast("list[list[tuple[int, int]] | None]", encoded.pop("offset_mapping"))  # tuples already
     special = _pad_rows(encoded.pop("special_tokens_mask"), 0).bool()
-    tokens = [tokenizer.convert_ids_to_tokens(ids) for ids in encoded["input_ids"]]
+    ids = encoded["input_ids"]
+    tokens = [batch.tokens(i) if batch.is_fast else tokenizer.convert_ids_to_tokens(row) for i, row in enumerate(ids)]
     pads = {"input_ids": _pad_id(tokenizer), "attention_mask": 0}
     inputs = {key: _pad_rows(rows, pads.get(key, 0)) for key, rows in encoded.items()}
-    mask = _pad_rows([[1] * len(ids) for ids in encoded["input_ids"]], 0).bool()
+    mask = _pad_rows([[1] * len(row) for row in ids], 0).bool()
     return _Encoded(inputs, mask, special, list(texts), tokens, offsets)
 
 
@@ -483,7 +548,10 @@ def _encode_ids(
     or, when ``mask`` ``[B, T]`` is given, for equal-length rows whose real tokens ``mask`` marks."""
     tokenizer: Any = loaded.tokenizer  # a text model's: not None
     vocab_size = int(loaded.model.config.vocab_size)
-    if mask is None:
+    if mask is None and len({len(row) for row in rows}) == 1:  # nothing to pad
+        ids = torch.stack(list(rows))
+        mask = torch.ones_like(ids, dtype=torch.bool)
+    elif mask is None:
         mask = _pad_rows([[1] * len(row) for row in rows], 0).bool()
         ids = _pad_rows([row.tolist() for row in rows], _pad_id(tokenizer))
     else:
@@ -511,10 +579,28 @@ def _special_ids(tokenizer: Any) -> torch.Tensor:
     return torch.tensor(sorted(ids), dtype=torch.long)
 
 
+_VOCABULARIES: weakref.WeakKeyDictionary[Any, list[str | None]] = weakref.WeakKeyDictionary()
+
+
+def _vocabulary(tokenizer: Any) -> list[str | None]:
+    """``tokenizer``'s token strings indexed by id (``None`` where an id has none), read once per
+    tokenizer: a list look-up per id instead of a tokenizer call per id."""
+    if tokenizer not in _VOCABULARIES:
+        by_id: list[str | None] = [None] * len(tokenizer)
+        for token, index in tokenizer.get_vocab().items():
+            if index >= len(by_id):
+                by_id.extend([None] * (index + 1 - len(by_id)))
+            by_id[index] = token
+        _VOCABULARIES[tokenizer] = by_id
+    return _VOCABULARIES[tokenizer]
+
+
 def _id_tokens(tokenizer: Any, ids: list[int]) -> list[str]:
     """Token strings of ``ids``; an id the tokenizer does not know (the model's vocabulary can be
     larger) reads ``<id N>``."""
-    tokens = tokenizer.convert_ids_to_tokens(ids)
+    vocabulary = _vocabulary(tokenizer)
+    known = len(vocabulary)
+    tokens = [vocabulary[i] if i < known else None for i in ids]
     return [f"<id {i}>" if token is None else token for i, token in zip(ids, tokens, strict=True)]
 
 
@@ -727,11 +813,9 @@ def trace(
     the item), token ids outside ``0..vocab_size - 1``, too many tokens for the model's positions
     (never truncated), non-finite pixels, a ``device`` the model is not on.
     """
-    model, family = loaded.model, loaded.family
+    family = loaded.family
     if family not in ADAPTERS:
         raise ValueError(f"no tracing adapter for family {family!r}; supported: {', '.join(ADAPTERS)}")
-    if getattr(model.config, "_attn_implementation", "eager") != "eager":
-        model.set_attn_implementation("eager")
     if family == "vit":
         if attention_mask is not None:
             raise ValueError("attention_mask is only for token ids; images are never padded")
@@ -753,22 +837,27 @@ def _run(loaded: LoadedModel, encoded: _Encoded, device: torch.device) -> BatchT
         inputs["position_ids"] = _position_ids(mask)
     inputs = {key: value.to(device) for key, value in inputs.items()}
 
-    with _captured(model, family) as (qkv, contexts):
-        output = model(**inputs, output_attentions=True, output_hidden_states=True)
+    with _recorded(model) as records, _edited_contexts(loaded) as edited:
+        output = model(**inputs, output_hidden_states=True)
+    if len(records) != loaded.n_layers:
+        raise RuntimeError(f"recorded {len(records)} attention calls for {loaded.n_layers} layers of {loaded.name}")
     n_heads = loaded.n_heads
-    q, k, v = [], [], []
-    for captured in qkv:
-        parts = torch.cat(captured, dim=-1).chunk(3, dim=-1)
-        q.append(_split_heads(parts[0], n_heads))
-        k.append(_split_heads(parts[1], n_heads))
-        v.append(_split_heads(parts[2], n_heads))
+    contexts = [
+        _split_heads(edited[layer], n_heads) if layer in edited else r.output.transpose(1, 2)
+        for layer, r in enumerate(records)
+    ]
 
-    def gather(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    def gather(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
         """Per-layer ``[B, ...]`` tensors -> ``[B, layer, ...]``, float32 on the CPU."""
         return torch.stack(list(tensors), dim=1).float().cpu()
 
-    attentions = gather(output.attentions)
-    per_token = [gather(q), gather(k), gather(v), gather([_split_heads(c, n_heads) for c in contexts])]
+    attentions = gather(r.weights for r in records)
+    per_token = [
+        gather(r.query for r in records),
+        gather(r.key for r in records),
+        gather(r.value for r in records),
+        gather(contexts),
+    ]
     hidden_states = gather(output.hidden_states)
     logits = getattr(output, "logits", None)
     logits = None if logits is None else logits.float().cpu()
