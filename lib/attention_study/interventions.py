@@ -1,4 +1,4 @@
-"""Head interventions: ablation and activation patching, over the tracer's own hooks.
+"""Head interventions: ablation and activation patching, a pre-hook on the output projection.
 
 A head's output enters the rest of the model only through its context vectors
 ``c_i = Σ_j a_ij v_j`` (value bias included), which every supported family concatenates per head
@@ -16,7 +16,7 @@ trace reports as ``contexts`` ``[layer, head, token, d_head]``:
 
 Heads are chosen as ``{layer: [head, ...]}`` (a single ``int`` for one head also works). Every
 hook is removed when the ``with`` block ends, also when it ends with an exception. A :func:`trace`
-run inside the block records the edited context vectors (its hooks run after these), while its
+run inside the block records the edited context vectors (it reads them after these hooks), while its
 attention weights and values are those the model computed, so ``contexts == attentions @ values``
 holds there only for the heads left alone.
 
