@@ -334,12 +334,14 @@ def test_mean_ablation_needs_means_of_the_right_shape(gpt2):
 def test_mean_head_outputs_reject_a_bad_corpus(gpt2):
     with pytest.raises(TypeError, match="not one str"):
         mean_head_outputs(gpt2, TEXT)
-    with pytest.raises(TypeError, match="item 3 of the texts must be a str, got int"):
+    with pytest.raises(TypeError, match="text 3 is a int, not a str"):
         mean_head_outputs(gpt2, ["a", "b", "c", 4], batch_size=2)
     with pytest.raises(ValueError, match="no tokens to average"):
         mean_head_outputs(gpt2, [])
     with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
         mean_head_outputs(gpt2, TEXTS, batch_size=0)
-    with pytest.raises(ValueError, match="text 1 of the batch is empty") as err:
+    with pytest.raises(ValueError, match="text 3 is an empty text"):
         mean_head_outputs(gpt2, ["a", "b", "c", " "], batch_size=2)
+    with pytest.raises(ValueError, match="text 1 of the batch has .* tokens but") as err:
+        mean_head_outputs(gpt2, ["a", "b", "c", "dog " * 100], batch_size=2)
     assert "items 2..3 of the texts" in "".join(err.value.__notes__)

@@ -51,6 +51,7 @@ import torch
 from .contextuality import CLASS_NAMES, token_classes
 from .models import LoadedModel
 from .tracing import BatchTrace, batches, trace
+from .validation import corpus_text
 
 __all__ = ["HeadStatistics", "head_statistics", "word_token_ids"]
 
@@ -420,15 +421,6 @@ def _length(corpus: Any) -> int | None:
         return None
 
 
-def _check_text(index: int, item: Any) -> str:
-    """The item itself, if it is a non-empty ``str``; else an error naming its index."""
-    if not isinstance(item, str):
-        raise TypeError(f"corpus item {index} is a {type(item).__name__}, not a str: the corpus must hold texts")
-    if not item.strip():
-        raise ValueError(f"corpus item {index} is an empty text: give at least one word")
-    return item
-
-
 def _check_options(loaded: LoadedModel, batch_size: int, max_tokens: int | None) -> None:
     if loaded.family not in TEXT_FAMILIES:
         raise ValueError(
@@ -517,7 +509,7 @@ def _shard(
     ``counter["seen"]`` counts the items read (for the progress bar)."""
     for index, item in enumerate(items):
         counter["seen"] = index + 1
-        text = _check_text(index, item)
+        text = corpus_text(item, index)
         if index % num_processes == process_index:
             yield index, text
 

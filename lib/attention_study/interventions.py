@@ -43,6 +43,7 @@ from attention_study.tracing import (
     check_layer_head,
     trace,
 )
+from attention_study.validation import corpus_text
 
 #: The ablation kinds :func:`ablate_heads` accepts.
 KINDS = ("zero", "mean")
@@ -221,12 +222,6 @@ def patch_heads(loaded: LoadedModel, heads: HeadSpec, source: Any) -> Iterator[d
         yield selected
 
 
-def _check_corpus_item(loaded: LoadedModel, item: Any, index: int) -> None:
-    """Text models take texts (``str``) only, so that a stray item is named by its corpus index."""
-    if loaded.family != "vit" and not isinstance(item, str):
-        raise TypeError(f"item {index} of the texts must be a str, got {type(item).__name__}")
-
-
 @torch.no_grad()
 def mean_head_outputs(
     loaded: LoadedModel,
@@ -253,7 +248,8 @@ def mean_head_outputs(
     start = 0
     for batch in batches(texts, batch_size):
         for offset, item in enumerate(batch):
-            _check_corpus_item(loaded, item, start + offset)
+            if loaded.family != "vit":  # a vision model's items are images
+                corpus_text(item, start + offset, "text")
         try:
             traced = cast(BatchTrace, trace(loaded, batch, device=device))  # a list: a batch
         except (TypeError, ValueError) as err:

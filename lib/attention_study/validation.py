@@ -46,3 +46,13 @@ def finite_float64(x: Any, name: str) -> np.ndarray:
         first = tuple(np.argwhere(~np.isfinite(array))[0].tolist())
         raise ValueError(f"{name} has non-finite values (NaN or inf), first at index {first}")
     return array
+
+
+def corpus_text(item: Any, index: int, what: str = "corpus item") -> str:
+    """``item`` itself if it is a non-empty ``str``; else an error naming ``what`` and its ``index``
+    (a ``TypeError`` for a non-text, a ``ValueError`` for an empty text)."""
+    if not isinstance(item, str):
+        raise TypeError(f"{what} {index} is a {type(item).__name__}, not a str: the corpus must hold texts")
+    if not item.strip():
+        raise ValueError(f"{what} {index} is an empty text: give at least one word")
+    return item
