@@ -358,19 +358,43 @@ def find_phrase(text: str, phrase: str, occurrence: int = 0, ignore_case: bool =
 # The recorder: an attention implementation registered with transformers under this name. It runs
 # the family's own eager attention function and keeps what that function receives and returns.
 RECORDER = "attention_study_recorder"
-_recording: ContextVar[list[_Recorded] | None] = ContextVar("attention_study_recording", default=None)
 
 
-@dataclass(frozen=True)
-class _Recorded:
-    """One attention call: ``query``/``key``/``value`` ``[B, H, T, d_head]`` as the model split them,
-    ``weights`` ``[B, H, T, T]``, ``output`` ``[B, T, H, d_head]`` (the heads' context vectors)."""
+@dataclass
+class _Recording:
+    """What one traced forward pass records, per attention call in layer order: ``queries``,
+    ``keys``, ``values`` ``[B, H, T, d_head]`` as the model split them and ``outputs``
+    ``[B, T, H, d_head]`` (the heads' context vectors). The softmax weights of every layer go into
+    one tensor ``weights`` ``[B, L, H, T, T]``, allocated at the first call: the model goes on with
+    that copy, so its own is freed as soon as the layer is done (no second ``L × T²`` tensor)."""
 
-    query: torch.Tensor
-    key: torch.Tensor
-    value: torch.Tensor
-    weights: torch.Tensor
-    output: torch.Tensor
+    n_layers: int
+    queries: list[torch.Tensor] = field(default_factory=list)
+    keys: list[torch.Tensor] = field(default_factory=list)
+    values: list[torch.Tensor] = field(default_factory=list)
+    outputs: list[torch.Tensor] = field(default_factory=list)
+    weights: torch.Tensor | None = None
+
+    def add(
+        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, weights: torch.Tensor, output: torch.Tensor
+    ) -> torch.Tensor:
+        """Record one layer's call; returns its weights as a view of :attr:`weights`."""
+        layer = len(self.outputs)
+        if layer >= self.n_layers:
+            raise RuntimeError(f"attention was called more than once per layer ({self.n_layers} layers)")
+        if self.weights is None:
+            batch, heads, queries, keys = weights.shape
+            self.weights = weights.new_empty((batch, self.n_layers, heads, queries, keys))
+        kept = self.weights[:, layer]
+        kept.copy_(weights)
+        self.queries.append(query)
+        self.keys.append(key)
+        self.values.append(value)
+        self.outputs.append(output)
+        return kept
+
+
+_recording: ContextVar[_Recording | None] = ContextVar("attention_study_recording", default=None)
 
 
 def _eager_attention(module: Any) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
@@ -389,9 +413,9 @@ def _record_attention(
         output, weights = module._upcast_and_reordered_attn(query, key, value, attention_mask)
     else:
         output, weights = _eager_attention(module)(module, query, key, value, attention_mask, **kwargs)
-    records = _recording.get()
-    if records is not None:
-        records.append(_Recorded(query, key, value, weights, output))
+    recording = _recording.get()
+    if recording is not None:
+        weights = recording.add(query, key, value, weights, output)
     return output, weights
 
 
@@ -407,18 +431,18 @@ def _register_recorder() -> None:
 
 
 @contextmanager
-def _recorded(model: Any) -> Iterator[list[_Recorded]]:
-    """Within the block, ``model`` runs its eager attention through the recorder; the records of
-    each attention call, in layer order, accumulate in the list yielded. The model's own
-    ``attn_implementation`` is restored afterwards, whatever happens."""
+def _recorded(loaded: LoadedModel) -> Iterator[_Recording]:
+    """Within the block, ``loaded.model`` runs its eager attention through the recorder, which
+    fills the :class:`_Recording` yielded. The model's own ``attn_implementation`` is restored
+    afterwards, whatever happens."""
     _register_recorder()
-    config = model.config
+    config = loaded.model.config
     previous = config._attn_implementation
-    records: list[_Recorded] = []
-    token = _recording.set(records)
+    recording = _Recording(loaded.n_layers)
+    token = _recording.set(recording)
     config._attn_implementation = RECORDER
     try:
-        yield records
+        yield recording
     finally:
         config._attn_implementation = previous
         _recording.reset(token)
@@ -837,37 +861,35 @@ def _run(loaded: LoadedModel, encoded: _Encoded, device: torch.device) -> BatchT
         inputs["position_ids"] = _position_ids(mask)
     inputs = {key: value.to(device) for key, value in inputs.items()}
 
-    with _recorded(model) as records, _edited_contexts(loaded) as edited:
+    with _recorded(loaded) as recording, _edited_contexts(loaded) as edited:
         output = model(**inputs, output_hidden_states=True)
-    if len(records) != loaded.n_layers:
-        raise RuntimeError(f"recorded {len(records)} attention calls for {loaded.n_layers} layers of {loaded.name}")
+    if len(recording.outputs) != loaded.n_layers or recording.weights is None:
+        raise RuntimeError(
+            f"recorded {len(recording.outputs)} attention calls for {loaded.n_layers} layers of {loaded.name}"
+        )
     n_heads = loaded.n_heads
     contexts = [
-        _split_heads(edited[layer], n_heads) if layer in edited else r.output.transpose(1, 2)
-        for layer, r in enumerate(records)
+        _split_heads(edited[layer], n_heads) if layer in edited else heads.transpose(1, 2)
+        for layer, heads in enumerate(recording.outputs)
     ]
 
     def gather(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
         """Per-layer ``[B, ...]`` tensors -> ``[B, layer, ...]``, float32 on the CPU."""
         return torch.stack(list(tensors), dim=1).float().cpu()
 
-    attentions = gather(r.weights for r in records)
-    per_token = [
-        gather(r.query for r in records),
-        gather(r.key for r in records),
-        gather(r.value for r in records),
-        gather(contexts),
-    ]
+    attentions = recording.weights.float().cpu()
+    per_token = [gather(recording.queries), gather(recording.keys), gather(recording.values), gather(contexts)]
     hidden_states = gather(output.hidden_states)
     logits = getattr(output, "logits", None)
     logits = None if logits is None else logits.float().cpu()
-    if padded:
+    if padded:  # in place: every tensor here is this trace's own (recorded, stacked or output)
         pad = ~mask
-        attentions = attentions.masked_fill(pad[:, None, None, :, None] | pad[:, None, None, None, :], 0.0)
-        per_token = [x.masked_fill(pad[:, None, None, :, None], 0.0) for x in per_token]
-        hidden_states = hidden_states.masked_fill(pad[:, None, :, None], 0.0)
+        attentions.masked_fill_(pad[:, None, None, :, None] | pad[:, None, None, None, :], 0.0)
+        for x in per_token:
+            x.masked_fill_(pad[:, None, None, :, None], 0.0)
+        hidden_states.masked_fill_(pad[:, None, :, None], 0.0)
         if logits is not None and logits.ndim == 3:
-            logits = logits.masked_fill(pad[:, :, None], 0.0)
+            logits.masked_fill_(pad[:, :, None], 0.0)
     queries, keys, values, context_vectors = per_token
     input_ids = inputs.get("input_ids")
     pixel_values = inputs.get("pixel_values")
