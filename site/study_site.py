@@ -10,7 +10,11 @@ It does four things, all at build time, so the built site never asks the network
 * provides the ``chapter-gallery`` directive for the landing page: for every chapter in ``_toc.yml`` whose
   notebook exists, its title (linked), its opening sentences and one figure taken from its committed
   outputs (the image of the first cell tagged ``landing-figure``, else its first PNG);
-* adds the site's stylesheet (``site/static/study.css``).
+* adds the site's stylesheet (``site/static/study.css``);
+* serves bertviz's scripts itself: require.js, d3 and jQuery (the npm copies that
+  ``attention_study.interactive.bertviz_script_files`` names) and the library's ``bertviz_modules.js`` are
+  copied to ``_static/bertviz/``, and the block of inline scripts that a notebook's first bertviz view
+  carries is replaced, on each page, by ``<script src>`` tags for those copies.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ DOWNLOAD_DIR = "downloads"
 GALLERY_DIR = "_static/gallery"
 LANDING_TAG = "landing-figure"
 DESCRIPTION_WORDS = 70
+BERTVIZ_STATIC = "bertviz"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -61,6 +66,12 @@ def _require_mathjax() -> None:
 def _configure(app: Sphinx, config: Any) -> None:
     """Point MathJax at the local copy and register the site's static folder and stylesheet."""
     _require_mathjax()
+    from attention_study.interactive import bertviz_script_files
+
+    try:
+        bertviz_script_files()
+    except (FileNotFoundError, RuntimeError) as err:
+        raise ExtensionError(f"bertviz's scripts: {err}") from err
     # Sphinx does not see edits to an extension: a fingerprint of this file as an "env" config value makes
     # it re-read and rewrite every page when the extension changes, so no page keeps an old run box.
     config.study_site_fingerprint = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
@@ -71,6 +82,36 @@ def _configure(app: Sphinx, config: Any) -> None:
     static = str(HERE / "static")
     if static not in config.html_static_path:
         config.html_static_path.append(static)
+
+
+def _copy_bertviz_scripts(outdir: Path) -> None:
+    """Copy the scripts bertviz's views need into ``outdir/_static/bertviz`` (idempotent)."""
+    from attention_study.interactive import bertviz_script_files
+
+    target = outdir / "_static" / BERTVIZ_STATIC
+    target.mkdir(parents=True, exist_ok=True)
+    for name, source in bertviz_script_files().items():
+        shutil.copy2(source, target / name)
+
+
+def bertviz_script_tags(up: str) -> str:
+    """``<script src>`` tags for the site's copies of bertviz's scripts, in loading order, from a page
+    ``up`` (``"../"`` per folder level) below the site root."""
+    from attention_study.interactive import bertviz_script_files
+
+    return "".join(
+        f'<script src="{html.escape(up)}_static/{BERTVIZ_STATIC}/{html.escape(name)}"></script>'
+        for name in bertviz_script_files()
+    )
+
+
+def serve_bertviz_scripts(body: str, up: str) -> str:
+    """``body`` with each inline block of bertviz's scripts (a notebook's first bertviz view carries
+    one) replaced by script tags for the site's own copies."""
+    from attention_study.interactive import SCRIPTS_BEGIN, SCRIPTS_END
+
+    pattern = re.compile(re.escape(SCRIPTS_BEGIN) + ".*?" + re.escape(SCRIPTS_END), re.DOTALL)
+    return pattern.sub(lambda _: bertviz_script_tags(up), body)
 
 
 def _copy_mathjax(outdir: Path) -> None:
@@ -129,10 +170,10 @@ def run_box_html(docname: str, files: list[str], source_url: str, source_suffix:
         f"<p>Download {links}. Source: "
         f'<a class="reference external" href="{html.escape(source_url)}">'
         f"<code>{path}{html.escape(source_suffix)}</code></a>.</p>\n"
-        "<p>In a clone of the repository: <code>make setup</code>, then open it as a notebook with "
-        f"<code>.venv/bin/jupyter lab {path}.md</code> (jupytext pairs it with the <code>.ipynb</code>) "
-        f"or re-execute it with <code>.venv/bin/jupyter execute --inplace {path}.ipynb</code>; "
-        "<code>make execute</code> re-runs every chapter, <code>make test</code> checks the outputs, "
+        f"<p>In a clone of the repository, <code>make lab OPEN={path}.md</code> sets up <code>.venv</code> "
+        "and opens the chapter as a notebook in JupyterLab, offline (saving it updates its paired "
+        f"<code>.ipynb</code>); <code>make execute CHAPTERS={path}.md</code> re-executes it and refreshes "
+        "its outputs, <code>make test</code> checks them, "
         "<code>STUDY_MODELS=hub</code> switches to the hub models.</p>\n"
         "</div>\n"
     )
@@ -148,11 +189,14 @@ def _insert_after_title(body: str, block: str) -> str:
 
 
 def _page_context(app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
-    """Add the run box to chapter pages."""
-    if doctree is None or "body" not in context or not _is_chapter(app, pagename):
+    """Add the run box to chapter pages; serve bertviz's scripts from the site."""
+    if doctree is None or "body" not in context:
         return
     depth = pagename.count("/")
     up = "../" * depth
+    context["body"] = serve_bertviz_scripts(context["body"], up)
+    if not _is_chapter(app, pagename):
+        return
     files = [f"{up}{DOWNLOAD_DIR}/{pagename}{p.suffix}" for p in _chapter_sources(app, pagename)]
     source = _chapter_sources(app, pagename)[-1]  # the MyST .md when present, else the notebook
     repo = app.config.study_repository_url.rstrip("/")
@@ -199,6 +243,7 @@ def _build_finished(app: Sphinx, exception: Exception | None) -> None:
         return
     outdir = Path(app.outdir)
     _copy_mathjax(outdir)
+    _copy_bertviz_scripts(outdir)
     _copy_downloads(app, outdir)
     write_favicon_ico(outdir / "favicon.ico")
 

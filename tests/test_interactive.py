@@ -1,8 +1,10 @@
-"""HTML views: static SVG inside .attention-view, escaped tokens, compact data, bad input."""
+"""Attention views: bertviz's head/model/neuron views offline, escaped tokens, our ViT patch view."""
 
 import json
+import re
 import shutil
 import subprocess
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,13 +15,21 @@ from bs4 import BeautifulSoup
 from attention_study import interactive
 
 EVIL = "</script><script>alert('x')</script><img src=x onerror=alert(1)>&amp;"
+STATIC = Path(interactive.__file__).parent / "static"
 
 
-def fake_trace(layers=2, heads=3, n_tokens=5, tokens=None, seed=0):
+def fake_trace(layers=2, heads=3, n_tokens=5, tokens=None, seed=0, d_head=4, causal=False):
     tokens = tokens or [f"t{i}" for i in range(n_tokens)]
+    n = len(tokens)
     generator = torch.Generator().manual_seed(seed)
-    logits = torch.randn(layers, heads, len(tokens), len(tokens), generator=generator) * 2
-    return SimpleNamespace(attentions=torch.softmax(logits, dim=-1), tokens=list(tokens))
+    logits = torch.randn(layers, heads, n, n, generator=generator) * 2
+    if causal:
+        logits = logits.masked_fill(torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1), -torch.inf)
+    return SimpleNamespace(
+        attentions=torch.softmax(logits, dim=-1), tokens=list(tokens),
+        queries=torch.randn(layers, heads, n, d_head, generator=generator),
+        keys=torch.randn(layers, heads, n, d_head, generator=generator),
+    )
 
 
 def vit_trace(side=4, layers=2, heads=2):
@@ -27,72 +37,102 @@ def vit_trace(side=4, layers=2, heads=2):
     return fake_trace(layers, heads, tokens=tokens)
 
 
-def all_views():
-    return {
-        "head": interactive.head_view(fake_trace(), layer=1),
-        "model": interactive.model_view(fake_trace()),
-        "patch": interactive.patch_view(vit_trace(), np.arange(64.0).reshape(8, 8)),
-    }
+def params_of(view):
+    """The parameters a bertviz view's script was given (decoded from its JSON)."""
+    return json.loads(re.search(r"const params = (\{.*?\});", view.html).group(1))
 
 
-@pytest.mark.parametrize("kind", ["head", "model", "patch"])
-def test_every_view_is_an_attention_view_div_with_static_svg(kind):
-    view = all_views()[kind]
+BERTVIZ_VIEWS = {
+    "head": lambda t: interactive.head_view(t, layer=1, heads=[0, 2]),
+    "model": interactive.model_view,
+    "neuron": lambda t: interactive.neuron_view(t, layer=1, head=2),
+}
+
+
+@pytest.mark.parametrize("kind", list(BERTVIZ_VIEWS))
+def test_bertviz_views_name_no_outside_address(kind):
+    view = BERTVIZ_VIEWS[kind](fake_trace())
+    assert view.kind == kind and view.needs_scripts
+    assert not re.search(r"https?:|cdnjs|require\.config|<script src", view.html)
+    soup = BeautifulSoup(view.html, "html.parser")
+    root_id = soup.find("div", class_="bertviz-view")["data-bertviz"]
+    assert re.fullmatch(r"bertviz-[0-9a-f]{32}", root_id) and soup.find(id=root_id) is not None
+    assert params_of(view)["root_div_id"] == root_id
+    assert view.html.count("PYTHON_PARAMS") <= 1  # bertviz's doubled parameters are cut to one copy
+
+
+def test_bertviz_weights_are_the_trace_rounded_to_three_decimals():
+    trace = fake_trace()
+    attn = np.array(params_of(interactive.model_view(trace))["attention"][0]["attn"])
+    assert attn.shape == (2, 3, 5, 5)
+    np.testing.assert_allclose(attn, trace.attentions.numpy(), atol=5e-4 + 1e-7)
+    head = params_of(interactive.head_view(trace, layer=1, heads=[2]))
+    assert head["layer"] == 1 and head["heads"] == [2]
+
+
+def test_neuron_view_carries_queries_keys_and_causality():
+    trace = fake_trace(causal=True)
+    params = params_of(interactive.neuron_view(trace, layer=1, head=2))
+    data = params["attention"]["all"]
+    np.testing.assert_allclose(np.array(data["queries"]), trace.queries.numpy(), atol=5e-4 + 1e-7)
+    np.testing.assert_allclose(np.array(data["keys"]), trace.keys.numpy(), atol=5e-4 + 1e-7)
+    assert params["bidirectional"] is False and (params["layer"], params["head"]) == (1, 2)
+    assert params_of(interactive.neuron_view(fake_trace()))["bidirectional"] is True
+
+
+@pytest.mark.parametrize("kind", list(BERTVIZ_VIEWS))
+def test_token_with_html_and_script_cannot_inject(kind):
+    trace = fake_trace(tokens=["ok", EVIL, "<b>bold</b>", 'quote"'])
+    view = BERTVIZ_VIEWS[kind](trace)
+    soup = BeautifulSoup(view.html, "html.parser")
+    assert len(soup.find_all("script")) == 1  # bertviz's script, nothing injected
+    assert soup.find("img") is None and soup.find("b") is None
+    script = soup.find("script").string
+    assert "<" not in script.split("const params = ", 1)[1].split(";\n", 1)[0]
+    tokens = params_of(view)["attention"]
+    tokens = (tokens["all"] if isinstance(tokens, dict) else tokens[0])["left_text"]
+    assert tokens[2] == "<b>bold</b>"  # the JSON decodes back to the token, shown as text by d3
+
+
+def test_scripts_are_sent_once_per_notebook(monkeypatch):
+    monkeypatch.setitem(interactive._SENT, "scripts", False)
+    first, second = (interactive.head_view(fake_trace())._repr_html_() for _ in range(2))
+    assert first.startswith(interactive.SCRIPTS_BEGIN) and interactive.SCRIPTS_END in first
+    assert interactive.SCRIPTS_BEGIN not in second
+    scripts = interactive.notebook_scripts()
+    assert scripts.count("</script>") == 4 and "cdnjs" not in scripts
+    page = interactive.model_view(fake_trace()).standalone()
+    assert page.startswith("<!DOCTYPE html>") and interactive.SCRIPTS_BEGIN in page
+
+
+def test_script_files_are_the_pinned_npm_versions():
+    files = interactive.bertviz_script_files()
+    assert list(files) == ["d3.min.js", "jquery.min.js", "require.js", "bertviz_modules.js"]
+    assert "v5.7.0" in files["d3.min.js"].read_text()[:200]
+    assert "v2.2.4" in files["jquery.min.js"].read_text()[:200]
+    assert "2.3.6" in files["require.js"].read_text()[:300]
+
+
+def test_missing_npm_packages_are_named_with_the_fix(monkeypatch, tmp_path):
+    monkeypatch.setenv("STUDY_NODE_MODULES", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="make site-assets"):
+        interactive.bertviz_script_files()
+
+
+def test_patch_view_is_our_own_svg_and_script():
+    view = interactive.patch_view(vit_trace(), np.arange(64.0).reshape(8, 8))
     soup = BeautifulSoup(view._repr_html_(), "html.parser")
     outer = soup.find("div")
-    assert "attention-view" in outer["class"]
-    assert outer.find("svg") is not None
-    assert view.kind == kind
-    # our script and our data only; nothing fetched from elsewhere
-    assert len(outer.find_all("script")) == 2
+    assert "attention-view" in outer["class"] and outer.find("svg") is not None
+    assert view.kind == "patch" and not view.needs_scripts
+    assert len(outer.find_all("script")) == 2  # our data and our script
     assert "http://" not in view.html and "https://" not in view.html
 
 
-def test_head_view_static_svg_has_one_line_per_weight_above_threshold():
-    trace = fake_trace()
-    view = interactive.head_view(trace, layer=1, heads=[2], threshold=0.1)
-    soup = BeautifulSoup(view.html, "html.parser")
-    expected = int((trace.attentions[1, 2] >= 0.1).sum())
-    assert len(soup.select("svg g.attention-lines line")) == expected
-    tokens = [t.get_text() for t in soup.select("text.attention-token")]
-    assert tokens == trace.tokens * 2
-
-
-def test_token_with_html_and_script_cannot_inject():
-    trace = fake_trace(tokens=["ok", EVIL, "<b>bold</b>", 'quote"'])
-    for view in (interactive.head_view(trace), interactive.model_view(trace)):
-        soup = BeautifulSoup(view.html, "html.parser")
-        assert len(soup.find_all("script")) == 2  # the data and our script, nothing injected
-        assert soup.find("img") is None and soup.find("b") is None
-        assert view.html.count("</script>") == 2
-        labels = {t.get_text() for t in soup.select("text.attention-token")}
-        assert "<b>bold</b>" in labels  # shown as text
-        data = json.loads(soup.find("script", class_="attention-data").string)
-        assert data["tokens"][2] == "<b>bold</b>"  # the JSON decodes back to the token
-        assert "<" not in soup.find("script", class_="attention-data").string
-
-
-def test_embedded_weights_round_to_three_decimals():
-    trace = fake_trace()
-    view = interactive.model_view(trace)
-    data = json.loads(BeautifulSoup(view.html, "html.parser").find("script", class_="attention-data").string)
-    stored = np.array(data["att"], dtype=float).reshape(2, 3, 5, 5) / data["scale"]
-    np.testing.assert_allclose(stored, trace.attentions.numpy(), atol=5e-4 + 1e-9)
-
-
-def test_model_view_for_6_layers_12_heads_32_tokens_is_under_one_megabyte():
-    view = interactive.model_view(fake_trace(layers=6, heads=12, n_tokens=32))
-    assert view.nbytes <= 1_000_000
-    assert len(BeautifulSoup(view.html, "html.parser").select("rect.attention-cell")) == 72
-
-
-def test_views_are_deterministic_up_to_their_serial():
-    import re
-
-    first, second = (interactive.model_view(fake_trace()).html for _ in range(2))
-    assert first != second  # two views on one page never share an id
-    strip = re.compile(r"(attention-view-model-[0-9a-f]{12})-[0-9]+")
-    assert strip.sub(r"\1", first) == strip.sub(r"\1", second)
+def test_patch_view_ids_are_serial_not_random():
+    first, second = (interactive.patch_view(vit_trace(), np.zeros((8, 8))).html for _ in range(2))
+    ids = [re.search(r'id="(attention-view-patch-[0-9]+)"', page).group(1) for page in (first, second)]
+    assert ids[0] != ids[1]
 
 
 def test_patch_view_shades_patches_by_cls_attention():
@@ -111,10 +151,14 @@ def test_bad_input_is_refused_with_the_valid_range():
         interactive.head_view(trace, layer=2)
     with pytest.raises(IndexError, match="0..2"):
         interactive.head_view(trace, heads=[0, 3])
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        interactive.model_view(trace, threshold=2.0)
+    with pytest.raises(ValueError, match="at least one head"):
+        interactive.head_view(trace, heads=[])
+    with pytest.raises(IndexError, match="0..2"):
+        interactive.neuron_view(trace, layer=0, head=-1)
     with pytest.raises(ValueError, match="at least 2 tokens"):
-        interactive.head_view(fake_trace(tokens=["only"]))
+        interactive.model_view(fake_trace(tokens=["only"]))
+    with pytest.raises(ValueError, match=r"queries must be \[layer, head, token, d_head\]"):
+        interactive.neuron_view(SimpleNamespace(**{**vars(trace), "queries": torch.zeros(2, 3, 4, 4)}))
     with pytest.raises(ValueError, match="square number of patches"):
         interactive.patch_view(fake_trace(n_tokens=6), np.zeros((8, 8)))
     with pytest.raises(ValueError, match="image must be"):
@@ -124,25 +168,61 @@ def test_bad_input_is_refused_with_the_valid_range():
 
 
 def test_bertviz_format():
-    layers, tokens = interactive.to_bertviz(fake_trace())
-    assert len(layers) == 2 and layers[0].shape == (1, 3, 5, 5) and tokens[0] == "t0"
+    layers, tokens = interactive.to_bertviz(fake_trace(tokens=["Ġthe", "cat", "sat"]))
+    assert len(layers) == 2 and layers[0].shape == (1, 3, 3, 3) and tokens[0] == "the"
 
 
-def test_standalone_page_is_saved(tmp_path):
-    path = all_views()["head"].save(tmp_path / "view.html")
-    assert path.read_text().startswith("<!DOCTYPE html>")
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to check the scripts' syntax")
+@pytest.mark.parametrize("name", ["attention_views.js", "bertviz_modules.js"])
+def test_our_scripts_parse(name):
+    subprocess.run(["node", "--check", str(STATIC / name)], check=True, capture_output=True, timeout=60)
+    assert '"use strict"' in (STATIC / name).read_text()
+
+
+def dom_of(page: Path) -> BeautifulSoup:
+    dom = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+         "--host-resolver-rules=MAP * ~NOTFOUND", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout
+    return BeautifulSoup(dom, "html.parser")
 
 
 @pytest.mark.browser
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs headless Chromium")
-def test_scripts_run_in_a_headless_browser(tmp_path):
+def test_views_draw_offline_in_a_headless_browser(tmp_path):
+    trace = fake_trace(tokens=["ok", "<img src=x onerror=alert(1)>", "c", "d", "e"])
+    views = [interactive.head_view(trace), interactive.model_view(trace), interactive.neuron_view(trace),
+             interactive.head_view(trace, layer=1), interactive.patch_view(vit_trace(), np.zeros((8, 8)))]
     page = tmp_path / "views.html"
-    page.write_text("<!DOCTYPE html><meta charset='utf-8'>" + "".join(v.html for v in all_views().values()))
-    dom = subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120, check=True,
-    ).stdout
-    soup = BeautifulSoup(dom, "html.parser")
-    views = soup.select("div.attention-view")
-    assert len(views) == 3
-    assert all(v.get("data-live") == "1" and v.select_one(".attention-controls") for v in views)
+    page.write_text("<!DOCTYPE html><meta charset='utf-8'><body>" + interactive.notebook_scripts()
+                    + "".join(v.html for v in views) + "</body>")
+    soup = dom_of(page)
+    bertviz = soup.select("div.bertviz-view")
+    assert len(bertviz) == 4 and all(v.select_one("svg") for v in bertviz)
+    head = bertviz[0]
+    assert len(head.select("#attention line")) == 3 * 25  # every head's lines, 5 x 5 tokens each
+    assert "<img src=x onerror=alert(1)>" in [t.get_text() for t in head.select("text")]
+    assert soup.find("img") is None  # the token is text, not an element
+    patch = soup.select_one("div.attention-view")
+    assert patch.get("data-live") == "1" and patch.select_one(".attention-controls")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs headless Chromium")
+def test_views_draw_where_an_amd_loader_and_jquery_are_already_on_the_page(tmp_path):
+    # The classic Notebook's page: require.js loaded, its own jQuery global and AMD module 'jquery'.
+    files = interactive.bertviz_script_files()
+    host = ("<script>" + files["require.js"].read_text() + "</script><script>" + files["jquery.min.js"].read_text()
+            + "</script><script>window.hostJQuery = window.jQuery;"
+            + "define('jquery', [], function () { return window.hostJQuery; }); require(['jquery']);</script>")
+    trace = fake_trace()
+    page = tmp_path / "classic.html"
+    page.write_text("<!DOCTYPE html><meta charset='utf-8'><body>" + host + interactive.notebook_scripts()
+                    + interactive.head_view(trace).html + interactive.neuron_view(trace).html
+                    + "<script>document.body.setAttribute('data-host-jquery-kept', "
+                    + "String(window.jQuery === window.hostJQuery));</script></body>")
+    soup = dom_of(page)
+    assert soup.body["data-host-jquery-kept"] == "true"
+    views = soup.select("div.bertviz-view")
+    assert len(views) == 2 and all(v.select_one("svg") for v in views)

@@ -4,7 +4,9 @@ The site is served from 127.0.0.1 by Python's http.server; Chromium resolves eve
 nothing and the test records every request the page makes (through the Chrome DevTools protocol), so a
 page that reaches outside fails. For every page: it loads with no console error, no uncaught exception
 and no failed request; where it has math, MathJax has typeset it (mjx-container elements, no TeX error);
-where it has attention views, each draws an SVG with a non-empty box; every image has loaded.
+where it has attention views, each draws an SVG with a non-empty box; every image has loaded. bertviz's
+views (drawn by bertviz's own scripts, served by the site) are checked in detail on the visualizing chapter:
+each draws, the head view shows every token and every line, and clicking a head's square toggles it.
 
 Skipped, with the reason, where no Chromium is installed (Debian package ``chromium``; ``.ci/run`` installs
 it). Set STUDY_SCREENSHOT_DIR to save a PNG screenshot of each page there.
@@ -329,6 +331,69 @@ def test_every_page_renders_offline_in_chromium(site_dir: Path, server: str, bro
             assert report["mathRendered"] > 0, f"{page}: no typeset math"
         if re.search(r"chapters/visualizing_attention", page):
             assert report["viewsDrawn"] > 0, f"{page}: no attention view drawn"
+
+
+# Runs in a page with bertviz views: waits until each has drawn, reports what each drew, then clicks the
+# head view's first head square and reports which heads show lines before and after.
+BERTVIZ_REPORT_JS = """
+(async () => {
+  const views = () => [...document.querySelectorAll('.bertviz-view')];
+  const drawn = v => v.querySelector('svg') !== null;
+  for (let i = 0; i < 200 && !views().every(drawn); i++) { await new Promise(r => setTimeout(r, 50)); }
+  const report = views().map(v => ({
+    kind: v.className, id: v.getAttribute('data-bertviz'), drawn: drawn(v),
+    texts: [...v.querySelectorAll('svg text')].map(t => t.textContent),
+    lines: v.querySelectorAll('svg line').length,
+  }));
+  const head = views().find(v => v.classList.contains('bertviz-head-view'));
+  const shown = () => [...head.querySelectorAll('#attention .headAttention')]
+    .map(g => [...g.querySelectorAll('line')].some(l => +l.getAttribute('stroke-opacity') > 0));
+  let toggle = null;
+  if (head) {
+    const before = shown();
+    const squares = head.querySelector('svg').lastElementChild.querySelectorAll('rect');
+    squares[0].dispatchEvent(new MouseEvent('click', {bubbles: true}));
+    toggle = {squares: squares.length, before: before, after: shown()};
+  }
+  return JSON.stringify({report: report, toggle: toggle});
+})()
+"""
+PARAMS = re.compile(r"const params = (\{\"attention\".*?\});")
+
+
+def test_bertviz_views_draw_offline_and_respond(site_dir: Path, server: str, browser: DevTools) -> None:
+    page = "chapters/visualizing_attention.html"
+    if not (site_dir / page).is_file():
+        pytest.skip(f"{page} is not part of this build")
+    source = (site_dir / page).read_text(encoding="utf-8")
+    params = {p["root_div_id"]: p for p in map(json.loads, PARAMS.findall(source))}
+    assert "<!-- attention-study:bertviz-scripts -->" not in source  # replaced by the site's own copies
+    cdn = [p.relative_to(site_dir).as_posix() for p in site_dir.rglob("*") if p.suffix in {".html", ".js"}
+           and "cdnjs.cloudflare.com" in p.read_text(encoding="utf-8", errors="replace")]
+    assert not cdn, f"files naming bertviz's CDN: {cdn}"
+    visit(browser, server + page)
+    result = browser.call("Runtime.evaluate", expression=BERTVIZ_REPORT_JS, awaitPromise=True,
+                          returnByValue=True, timeout=int(PAGE_TIMEOUT_S * 1000))
+    browser.call("Runtime.evaluate", expression="1")
+    assert "exceptionDetails" not in result, result
+    found = json.loads(result["result"]["value"])
+    issues = problems_in(browser.events, server)
+    assert not issues, "\n".join(issues)
+    kinds = [v["kind"] for v in found["report"]]
+    for kind in ("bertviz-head-view", "bertviz-model-view", "bertviz-neuron-view"):
+        assert any(kind in k for k in kinds), f"no {kind} on {page}: {kinds}"
+    for view in found["report"]:
+        assert view["drawn"], f"{view['kind']} drew no SVG"
+        data = params[view["id"]]["attention"]
+        data = data["all"] if isinstance(data, dict) else data[0]
+        tokens, (n_heads, n) = data["left_text"], (len(data["attn"][0]), len(data["left_text"]))
+        if "head-view" in view["kind"]:
+            # a box per token on each side, a line per (head, query, key)
+            assert view["texts"] == tokens * 2, view["texts"]
+            assert view["lines"] == n_heads * n * n
+    toggle = found["toggle"]
+    assert toggle is not None and toggle["squares"] == len(toggle["before"])
+    assert toggle["after"][0] != toggle["before"][0] and toggle["after"][1:] == toggle["before"][1:]
 
 
 if __name__ == "__main__":

@@ -69,6 +69,15 @@ def test_run_box_escapes_and_links_both_downloads(study_site) -> None:
     assert box.count("download>") == 2 and "make execute" in box
 
 
+def test_run_box_gives_the_commands_that_open_and_rerun_the_chapter(study_site) -> None:
+    box = study_site.run_box_html(
+        "chapters/attention_computed", ["../downloads/chapters/attention_computed.ipynb"], "../src/a.md"
+    )
+    assert "<code>make lab OPEN=chapters/attention_computed.md</code>" in box
+    assert "<code>make execute CHAPTERS=chapters/attention_computed.md</code>" in box
+    assert "jupyter lab" not in box  # a bare `jupyter lab` runs without the book's configuration
+
+
 def test_insert_after_title_places_the_box_under_the_heading(study_site) -> None:
     body = "<section><h1>Title<a href='#t'>#</a></h1><p>text</p></section>"
     out = study_site._insert_after_title(body, "<div>BOX</div>")
@@ -89,3 +98,19 @@ def test_citation_only_parentheses_disappear(study_site) -> None:
 def test_links_and_footnotes_become_plain_text(study_site) -> None:
     text = "See the [previous chapter](symmetry_permutation.md) and a note[^n]."
     assert study_site._strip_roles(text) == "See the previous chapter and a note."
+
+
+def test_inline_bertviz_scripts_become_the_sites_own_copies(study_site) -> None:
+    from attention_study.interactive import SCRIPTS_BEGIN, SCRIPTS_END, notebook_scripts
+
+    body = "<p>a</p>" + notebook_scripts() + "<div>view</div>" + SCRIPTS_BEGIN + "x" + SCRIPTS_END
+    served = study_site.serve_bertviz_scripts(body, "../")
+    assert SCRIPTS_BEGIN not in served and "<p>a</p>" in served and "<div>view</div>" in served
+    tags = [
+        '<script src="../_static/bertviz/d3.min.js"></script>',
+        '<script src="../_static/bertviz/jquery.min.js"></script>',
+        '<script src="../_static/bertviz/require.js"></script>',
+        '<script src="../_static/bertviz/bertviz_modules.js"></script>',
+    ]
+    assert served.count("".join(tags)) == 2  # d3 and jQuery before require.js: they set globals, not AMD
+    assert study_site.serve_bertviz_scripts("<p>no views</p>", "") == "<p>no views</p>"
