@@ -1,7 +1,9 @@
 """Check that every chapter's MyST source and its committed notebook hold the same cells.
 
-Usage: python tests/check_pairs.py chapters/*.md  — exits 1 naming each pair that drifted apart.
-The .md is the source of truth; `make execute` (or `jupytext --sync`) brings the .ipynb in line.
+Usage: python tests/check_pairs.py chapters/*.md  — exits 1 naming each pair that drifted apart and
+the command that fixes it: ``make execute CHAPTERS=chapters/<name>.md`` syncs that one pair (jupytext
+takes the newer file as the source: the .md after an edit) and re-executes it, refreshing its
+outputs. Saving a chapter from ``make lab`` writes both files and keeps them in sync.
 """
 
 from __future__ import annotations
@@ -17,20 +19,26 @@ def cells(path: Path) -> list[tuple[str, str]]:
     return [(cell.cell_type, cell.source.strip()) for cell in notebook.cells]
 
 
+def fix_command(md: Path) -> str:
+    """The command that brings ``md``'s pair back in sync, with fresh outputs."""
+    return f"make execute CHAPTERS={md.as_posix()}"
+
+
 def drift(md: Path) -> str | None:
-    """A one-line description of how ``md`` and its paired notebook differ, or None."""
+    """A one-line description of how ``md`` and its paired notebook differ and how to fix it, or None."""
     ipynb = md.with_suffix(".ipynb")
+    fix = f"run `{fix_command(md)}`"
     if not ipynb.exists():
-        return f"{md}: no paired {ipynb.name} (run `make execute`)"
+        return f"{md}: no paired {ipynb.name} ({fix})"
     ours, theirs = cells(md), cells(ipynb)
     if len(ours) != len(theirs):
-        return f"{md}: {len(ours)} cells, but {ipynb.name} has {len(theirs)}"
+        return f"{md}: {len(ours)} cells, but {ipynb.name} has {len(theirs)} ({fix})"
     for index, (a, b) in enumerate(zip(ours, theirs, strict=True)):
         if a != b:
-            return f"{md}: cell {index} differs from {ipynb.name} ({a[0]}: {a[1][:60]!r})"
+            return f"{md}: cell {index} differs from {ipynb.name} ({a[0]}: {a[1][:60]!r}; {fix})"
     executed = [c for c in jupytext.read(ipynb).cells if c.cell_type == "code"]
     if executed and all(not c.get("outputs") for c in executed):
-        return f"{ipynb}: committed without outputs (run `make execute`)"
+        return f"{ipynb}: committed without outputs ({fix})"
     return None
 
 

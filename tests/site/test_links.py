@@ -98,7 +98,9 @@ def test_each_chapter_page_offers_its_downloads_and_how_to_run_it(
             target, _ = resolve(site_dir, page, matches[0])
             source = (source_root / page).with_suffix(suffix)
             assert target.read_bytes() == source.read_bytes(), f"{page}: the download differs from {source}"
-        assert "make execute" in box.get_text() and "jupyter" in box.get_text()
+        commands = [code.get_text() for code in box.find_all("code")]
+        assert f"make lab OPEN={page.removesuffix('.html')}.md" in commands, f"{page}: {commands}"
+        assert f"make execute CHAPTERS={page.removesuffix('.html')}.md" in commands, f"{page}: {commands}"
 
 
 def test_downloaded_notebooks_are_valid_notebooks(site_dir: Path) -> None:
