@@ -6,7 +6,9 @@ MiniLM package, and weights are random with a fixed seed.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator, Sequence
 
 # Tests never download: hub look-ups must fail fast instead of waiting for a network.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -100,3 +102,13 @@ def tiny_vit_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ViTForImageClassification(config).save_pretrained(folder, safe_serialization=True)
     ViTImageProcessor(size={"height": 16, "width": 16}).save_pretrained(folder)
     return folder
+
+
+@contextlib.contextmanager
+def removing(handles: Sequence[torch.utils.hooks.RemovableHandle]) -> Iterator[None]:
+    """Run the block, then remove the hooks ``handles`` (registered already: a list), whatever happens."""
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()

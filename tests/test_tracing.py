@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from conftest import removing
 
 from attention_study.models import load
 from attention_study.tracing import ADAPTERS, BatchTrace, LayerHeadRangeError, Trace, trace
@@ -62,13 +63,8 @@ def test_concatenated_context_vectors_feed_the_output_projection_exactly(loaded)
     """Hook the output projection independently and push the traced contexts through it."""
     outputs = []
     modules = ADAPTERS[loaded.family](loaded.model)
-    handles = [m.output.register_forward_hook(lambda _m, _i, out: outputs.append(out[0]))
-               for m in modules]
-    try:
+    with removing([m.output.register_forward_hook(lambda _m, _i, out: outputs.append(out[0])) for m in modules]):
         t = trace(loaded, _inputs(loaded))
-    finally:
-        for h in handles:
-            h.remove()
     for layer, module in enumerate(modules):
         concat = t.contexts[layer].transpose(0, 1).reshape(t.n_tokens, -1)
         with torch.no_grad():
@@ -399,19 +395,15 @@ def test_layer_head_range_errors_are_value_errors_too():
 def test_queries_keys_values_equal_the_outputs_of_the_models_own_projections(loaded):
     """The recorder reads Q, K, V where the attention function receives them; hooks on the projection
     modules (the adapters) see the same numbers, split per head."""
-    captured: list[list[torch.Tensor]] = []
     modules = ADAPTERS[loaded.family](loaded.model)
-    handles = []
-    for layer in modules:
-        outputs: list[torch.Tensor] = []
-        captured.append(outputs)
-        for module in layer.qkv:
-            handles.append(module.register_forward_hook(lambda _m, _i, out, into=outputs: into.append(out[0])))
-    try:
+    captured: list[list[torch.Tensor]] = [[] for _ in modules]
+    handles = [
+        module.register_forward_hook(lambda _m, _i, out, into=outputs: into.append(out[0]))
+        for layer, outputs in zip(modules, captured, strict=True)
+        for module in layer.qkv
+    ]
+    with removing(handles):
         t = trace(loaded, _inputs(loaded))
-    finally:
-        for handle in handles:
-            handle.remove()
     for layer, outputs in enumerate(captured):
         q, k, v = torch.cat(outputs, dim=-1).cpu().chunk(3, dim=-1)
         for projected, traced in ((q, t.queries), (k, t.keys), (v, t.values)):
