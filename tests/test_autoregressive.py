@@ -109,3 +109,61 @@ def test_bad_input_is_refused(causal):
         ar.forward_ids(causal, torch.tensor([0, 999]))
     with pytest.raises(ValueError, match="causal"):
         ar.forward_ids(load("minilm"), ids)
+
+
+SMALL_PROBE = ar.InductionProbe(period=6, n_sequences=3, seed=7)
+
+
+def test_probe_sequences_are_a_start_token_and_two_copies_of_known_ids(causal):
+    allowed = ar.known_ids(causal, [" ".join(WORDS)])
+    assert allowed == sorted(causal.tokenizer.convert_tokens_to_ids(WORDS))  # no special id
+    ids = ar.probe_sequences(causal, allowed, SMALL_PROBE)
+    p = SMALL_PROBE.period
+    assert ids.shape == (SMALL_PROBE.n_sequences, 1 + 2 * p)
+    assert (ids[:, 0] == causal.tokenizer.bos_token_id).all()
+    assert torch.equal(ids[:, 1:p + 1], ids[:, p + 1:])
+    for row in ids:
+        assert len(set(row[1:p + 1].tolist())) == p and set(row[1:].tolist()) <= set(allowed)
+    assert not torch.equal(ids[0], ids[1])  # one seed per sequence
+    assert torch.equal(ids, ar.probe_sequences(causal, allowed, SMALL_PROBE))  # and deterministic
+
+
+def test_induction_probe_scores_and_losses_match_a_hand_computation(causal):
+    result = ar.induction_probe(causal, [" ".join(WORDS)], SMALL_PROBE)
+    p = SMALL_PROBE.period
+    ids = result.ids
+    with torch.no_grad():
+        out = causal.model(input_ids=ids, output_attentions=True)
+    attentions = torch.stack(out.attentions, dim=1)  # [sequence, layer, head, query, key]
+    queries = torch.arange(p + 1, 2 * p + 1)
+    expected = attentions[:, :, :, queries, queries - p + 1].mean(dim=(0, 3)).double()
+    torch.testing.assert_close(result.scores, expected, atol=1e-6, rtol=0)
+    logp = torch.log_softmax(out.logits.double(), dim=-1)
+    second = [-logp[s, t - 1, ids[s, t]] for s in range(len(ids)) for t in range(p + 2, 2 * p + 1)]
+    first = [-logp[s, t - 1, ids[s, t]] for s in range(len(ids)) for t in range(2, p + 1)]
+    assert result.copying_loss == pytest.approx(float(torch.stack(second).mean()), abs=1e-9)
+    assert result.first_copy_loss == pytest.approx(float(torch.stack(first).mean()), abs=1e-9)
+
+
+def test_induction_probe_sees_an_ablation(causal):
+    from attention_study.interventions import ablate_heads
+
+    plain = ar.induction_probe(causal, [" ".join(WORDS)], SMALL_PROBE)
+    with ablate_heads(causal, {0: [0, 1, 2, 3]}):
+        ablated = ar.induction_probe(causal, [" ".join(WORDS)], SMALL_PROBE)
+    assert not torch.equal(plain.scores[1], ablated.scores[1])  # layer 1 reads layer 0's heads
+    assert plain.copying_loss != ablated.copying_loss
+    torch.testing.assert_close(plain.scores[0], ablated.scores[0])  # layer 0's own weights are untouched
+
+
+def test_induction_probe_rejects_bad_input(causal):
+    with pytest.raises(ValueError, match="period must be an int >= 1"):
+        ar.InductionProbe(period=0)
+    with pytest.raises(ValueError, match="non-empty list of str"):
+        ar.induction_probe(causal, "the cat")
+    with pytest.raises(ValueError, match="cannot fill a period of 40"):
+        ar.induction_probe(causal, ["the cat sat"])
+    with pytest.raises(ValueError, match="accepts at most 64"):
+        ar.probe_sequences(causal, range(40), ar.InductionProbe(period=32))
+    with pytest.raises(ValueError, match="causal"):
+        ar.induction_probe(load("minilm"), ["the cat"])

@@ -13,27 +13,35 @@ GPT-2 folder) and token ids ``[token]`` (int64), so the same code runs on any GP
   :func:`attention_study.views.plot_generation`).
 - :func:`head_taxonomy`: previous-token, first-token and induction scores of every head (from
   :mod:`attention_study.heads`; drawn by :func:`attention_study.views.plot_head_scores`).
+- :class:`InductionProbe`, :func:`induction_probe`: the book's one induction probe (random tokens
+  the model knows, repeated twice): every head's induction score and the in-context copying loss;
+  run it inside :func:`attention_study.interventions.ablate_heads` to see what a head contributes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
 from .heads import first_token_scores, induction_scores, previous_token_scores, repeated_random_tokens
-from .tracing import phrase_token_indices, trace
+from .tracing import BatchTrace, phrase_token_indices, trace
 
 __all__ = [
+    "INDUCTION_PROBE",
     "ForwardResult",
     "GenerationStep",
+    "InductionProbe",
+    "ProbeResult",
     "encode",
     "forward_ids",
     "greedy_steps",
     "head_taxonomy",
+    "induction_probe",
     "jacobian_blocks",
+    "known_ids",
     "perturbation_effect",
     "repeated_sequence",
     "token_position",
@@ -237,3 +245,111 @@ def head_taxonomy(loaded: Any, text_ids: Any, length: int = 20, seed: int = 0) -
         "repeated_ids": ids,
         "repeated_attentions": repeated.attentions,
     }
+
+
+@dataclass(frozen=True)
+class InductionProbe:
+    """The book's induction probe, one definition for every chapter.
+
+    ``n_sequences`` inputs, input ``k`` being the model's start token (BOS, else end-of-text) followed
+    by ``period`` distinct token ids drawn with seed ``seed + k`` and then the same ``period`` ids
+    again. The ids are drawn from :func:`known_ids`: tokens that occur in text of the model's domain,
+    so the probe never asks a model to copy a token it was never trained on (a small model's unseen
+    ids keep near-random embeddings, and copying them fails for reasons unrelated to induction).
+    """
+
+    period: int = 40
+    n_sequences: int = 8
+    seed: int = 10_000
+
+    def __post_init__(self) -> None:
+        for name in ("period", "n_sequences"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+
+
+#: The probe every chapter uses.
+INDUCTION_PROBE = InductionProbe()
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What :func:`induction_probe` measures.
+
+    ``scores`` ``[layer, head]`` float64: each head's induction score (mean weight from a token of
+    the second copy to the token after its first occurrence), averaged over the sequences;
+    ``copying_loss`` and ``first_copy_loss``: mean next-token cross-entropy (nats) over the tokens of
+    the second copy that induction can predict (all but its first) and over the same positions of
+    the first copy, where the tokens are random; ``ids`` ``[sequence, token]``.
+    """
+
+    scores: torch.Tensor
+    copying_loss: float
+    first_copy_loss: float
+    ids: torch.Tensor
+
+
+def known_ids(loaded: Any, texts: Any) -> list[int]:
+    """Sorted token ids that occur in ``texts`` (a non-empty list of ``str``), special ids excluded."""
+    if isinstance(texts, str) or not texts or not all(isinstance(t, str) for t in texts):
+        raise ValueError("texts must be a non-empty list of str (text of the model's domain)")
+    tokenizer = loaded.tokenizer
+    seen = {int(i) for row in tokenizer(list(texts), verbose=False)["input_ids"] for i in row}
+    return sorted(seen - set(tokenizer.all_special_ids))
+
+
+def _start_id(loaded: Any) -> int:
+    tokenizer = loaded.tokenizer
+    for candidate in (tokenizer.bos_token_id, tokenizer.eos_token_id):
+        if candidate is not None:
+            return int(candidate)
+    raise ValueError(f"{loaded.name}'s tokenizer has no BOS or end-of-text token to start the probe with")
+
+
+def probe_sequences(loaded: Any, allowed: Any, probe: InductionProbe = INDUCTION_PROBE) -> torch.Tensor:
+    """The probe's inputs ``[n_sequences, 1 + 2 * period]`` (int64): start token, ``r``, ``r``."""
+    allowed = sorted({int(i) for i in allowed})
+    if len(allowed) < probe.period:
+        raise ValueError(f"{len(allowed)} allowed ids cannot fill a period of {probe.period} distinct tokens")
+    table = torch.tensor(allowed, dtype=torch.long)
+    start = torch.tensor([_start_id(loaded)])
+    rows = []
+    for k in range(probe.n_sequences):
+        picks = repeated_random_tokens(probe.period, len(allowed), probe.seed + k)  # indices into ``allowed``
+        rows.append(torch.cat([start, table[picks]]))
+    ids = torch.stack(rows)
+    limit = loaded.max_positions
+    if limit is not None and ids.shape[1] > limit:
+        raise ValueError(f"the probe has {ids.shape[1]} tokens but {loaded.name} accepts at most {limit}")
+    return ids
+
+
+@torch.no_grad()
+def induction_probe(loaded: Any, texts: Any, probe: InductionProbe = INDUCTION_PROBE) -> ProbeResult:
+    """Run ``probe`` on ``loaded`` (ids drawn from :func:`known_ids` of ``texts``): every head's
+    induction score and the in-context copying loss, in one batched trace. Inside
+    :func:`attention_study.interventions.ablate_heads` it measures the ablated model."""
+    _check_causal(loaded)
+    ids = probe_sequences(loaded, known_ids(loaded, texts), probe)
+    traced = cast(BatchTrace, trace(loaded, ids))  # a 2-D tensor of ids: a batch
+    if traced.logits is None:
+        raise ValueError(f"{loaded.name} has no language-model head: it gives no next-token logits")
+    p = probe.period
+    scores = torch.stack([induction_scores(item.attentions, p) for item in traced]).mean(dim=0)
+    logprobs = torch.log_softmax(traced.logits.double(), dim=-1)  # [sequence, token, vocab]
+
+    def loss(targets: range) -> float:
+        """Mean NLL of the tokens at ``targets``, each predicted from the position before it."""
+        positions = torch.tensor(list(targets))
+        picked = logprobs[:, positions - 1].gather(-1, ids[:, positions, None])
+        return float(-picked.mean())
+
+    # positions: 0 start, 1..p first copy, p+1..2p second copy; the second copy's first token follows
+    # the end of the first copy, which nothing predicts, so both losses cover copy positions 2..p.
+    return ProbeResult(
+        scores=scores,
+        copying_loss=loss(range(p + 2, 2 * p + 1)),
+        first_copy_loss=loss(range(2, p + 1)),
+        ids=ids,
+    )
