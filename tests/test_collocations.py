@@ -158,3 +158,13 @@ def test_association_scores_skip_unseen_phrases_and_check_kind():
 def test_rank_by_documents_counts_each_document_once():
     r = co.rank_by_documents([["Red Fox", "red fox", "big dog"], ["red fox"], []])
     assert r == {"red fox": 2.0, "big dog": 1.0}
+
+
+def test_association_scores_accept_a_precomputed_word_total():
+    c = co.ngram_counts(CORPUS, 1, 3)
+    total = co.word_total(c)
+    assert total == sum(len(co.words(t)) for t in CORPUS)
+    assert co.association_scores(["spilled the beans"], c, "t", total) == \
+        co.association_scores(["spilled the beans"], c, "t")
+    with pytest.raises(ValueError, match="no words"):
+        co.association_scores(["spilled the beans"], c, "pmi", 0)

@@ -39,6 +39,7 @@ __all__ = [
     "textrank_keyphrases",
     "tfidf_keyphrases",
     "top_k",
+    "word_total",
     "words",
     "yake_keyphrases",
 ]
@@ -135,17 +136,26 @@ def collocation_candidates(
     return keep, counts
 
 
+def word_total(counts: Counter[tuple[str, ...]]) -> int:
+    """The number of words behind n-gram ``counts``: the sum of the one-word counts."""
+    return sum(c for g, c in counts.items() if len(g) == 1)
+
+
 def association_scores(
-    phrases: Iterable[str], counts: Counter[tuple[str, ...]], kind: str = "pmi"
+    phrases: Iterable[str], counts: Counter[tuple[str, ...]], kind: str = "pmi",
+    total: int | None = None,
 ) -> dict[str, float]:
     """PMI (bits) or t-score of each phrase under n-gram ``counts`` (from :func:`ngram_counts`).
 
-    Phrases never seen in ``counts`` are left out (their statistics are undefined).
+    Phrases never seen in ``counts`` are left out (their statistics are undefined).  ``total`` is
+    :func:`word_total` of ``counts``, computed when not given (pass it when scoring many texts
+    against one large table: summing it is a pass over the whole table).
     """
     if kind not in ("pmi", "t"):
         raise ValueError(f"kind must be 'pmi' or 't', got {kind!r}")
-    total = sum(c for g, c in counts.items() if len(g) == 1)
-    if total == 0:
+    if total is None:
+        total = word_total(counts)
+    if total <= 0:
         raise ValueError("the counts contain no words")
     out: dict[str, float] = {}
     for p in phrases:
