@@ -71,12 +71,13 @@ def test_greedy_steps_and_their_figure(causal):
 
 
 def test_head_taxonomy_scores_every_head(causal):
-    scores = ar.head_taxonomy(causal, ar.encode(causal, "the cat sat on the mat"), length=6)
+    probe = ar.InductionProbe(period=6, n_sequences=2)
+    scores = ar.head_taxonomy(causal, ar.encode(causal, "the cat sat on the mat"), [" ".join(WORDS)], probe)
     for key in ("previous", "first", "induction"):
         assert scores[key].shape == (2, 4)
         assert float(scores[key].min()) >= 0 and float(scores[key].max()) <= 1
-    ids = scores["repeated_ids"]
-    assert int(ids[0]) == 0 and torch.equal(ids[1:7], ids[7:])
+    assert torch.equal(scores["induction"], scores["probe"].scores)
+    assert scores["probe"].attentions.shape == (2, 4, 13, 13)
     assert len(views.plot_head_scores(scores).axes) == 3
 
 

@@ -43,7 +43,6 @@ __all__ = [
     "jacobian_blocks",
     "known_ids",
     "perturbation_effect",
-    "repeated_sequence",
     "token_position",
     "upper_triangle_max",
 ]
@@ -215,35 +214,22 @@ def greedy_steps(loaded: Any, prompt_ids: Any, steps: int) -> list[GenerationSte
     return out
 
 
-def repeated_sequence(loaded: Any, length: int, seed: int) -> tuple[torch.Tensor, int]:
-    """``[BOS] + r + r`` for ``length`` random non-special token ids ``r``; returns (ids, period).
-
-    Without a BOS token in the tokenizer, the sequence is ``r + r``.
-    """
-    tokenizer = loaded.tokenizer
-    special = set(tokenizer.all_special_ids)
-    vocab = int(loaded.model.config.vocab_size)
-    body = repeated_random_tokens(length, vocab, seed, exclude=[s for s in special if s < vocab])
-    bos = tokenizer.bos_token_id
-    ids = body if bos is None else torch.cat([torch.tensor([bos]), body])
-    return _check_ids(loaded, ids), length
-
-
-def head_taxonomy(loaded: Any, text_ids: Any, length: int = 20, seed: int = 0) -> dict[str, Any]:
-    """Previous-token and first-token scores on ``text_ids``, induction on a repeated sequence.
+def head_taxonomy(
+    loaded: Any, text_ids: Any, texts: Any, probe: InductionProbe | None = None
+) -> dict[str, Any]:
+    """Previous-token and first-token scores on ``text_ids``; induction scores from the book's
+    probe (:data:`INDUCTION_PROBE` unless ``probe`` is given), drawing from the ids of ``texts``.
 
     Returns a dict of ``[layer, head]`` float64 tensors ``previous``, ``first``, ``induction``,
-    plus ``repeated_ids`` [token] and ``repeated_attentions`` [layer, head, query, key].
+    plus the probe's result ``probe`` (:class:`ProbeResult`).
     """
     text = forward_ids(loaded, _check_ids(loaded, text_ids))
-    ids, period = repeated_sequence(loaded, length, seed)
-    repeated = forward_ids(loaded, ids)
+    result = induction_probe(loaded, texts, INDUCTION_PROBE if probe is None else probe)
     return {
         "previous": previous_token_scores(text.attentions),
         "first": first_token_scores(text.attentions),
-        "induction": induction_scores(repeated.attentions, period),
-        "repeated_ids": ids,
-        "repeated_attentions": repeated.attentions,
+        "induction": result.scores,
+        "probe": result,
     }
 
 
@@ -281,13 +267,15 @@ class ProbeResult:
     the second copy to the token after its first occurrence), averaged over the sequences;
     ``copying_loss`` and ``first_copy_loss``: mean next-token cross-entropy (nats) over the tokens of
     the second copy that induction can predict (all but its first) and over the same positions of
-    the first copy, where the tokens are random; ``ids`` ``[sequence, token]``.
+    the first copy, where the tokens are random; ``ids`` ``[sequence, token]``; ``attentions``
+    ``[layer, head, query, key]`` of the first sequence (for a picture).
     """
 
     scores: torch.Tensor
     copying_loss: float
     first_copy_loss: float
     ids: torch.Tensor
+    attentions: torch.Tensor
 
 
 def known_ids(loaded: Any, texts: Any) -> list[int]:
@@ -352,4 +340,5 @@ def induction_probe(loaded: Any, texts: Any, probe: InductionProbe = INDUCTION_P
         copying_loss=loss(range(p + 2, 2 * p + 1)),
         first_copy_loss=loss(range(2, p + 1)),
         ids=ids,
+        attentions=traced[0].attentions,
     )
