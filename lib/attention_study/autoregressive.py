@@ -314,12 +314,16 @@ def probe_sequences(loaded: Any, allowed: Any, probe: InductionProbe = INDUCTION
 
 
 @torch.no_grad()
-def induction_probe(loaded: Any, texts: Any, probe: InductionProbe = INDUCTION_PROBE) -> ProbeResult:
-    """Run ``probe`` on ``loaded`` (ids drawn from :func:`known_ids` of ``texts``): every head's
-    induction score and the in-context copying loss, in one batched trace. Inside
-    :func:`attention_study.interventions.ablate_heads` it measures the ablated model."""
+def induction_probe(
+    loaded: Any, texts: Any, probe: InductionProbe = INDUCTION_PROBE, allowed: Any = None
+) -> ProbeResult:
+    """Run ``probe`` on ``loaded`` (ids drawn from :func:`known_ids` of ``texts``, or from the ids
+    ``allowed`` when given, to compare pools): every head's induction score and the in-context
+    copying loss, in one batched trace. Inside :func:`attention_study.interventions.ablate_heads`
+    it measures the ablated model."""
     _check_causal(loaded)
-    ids = probe_sequences(loaded, known_ids(loaded, texts), probe)
+    pool = known_ids(loaded, texts) if allowed is None else allowed
+    ids = probe_sequences(loaded, pool, probe)
     traced = cast(BatchTrace, trace(loaded, ids))  # a 2-D tensor of ids: a batch
     if traced.logits is None:
         raise ValueError(f"{loaded.name} has no language-model head: it gives no next-token logits")
