@@ -334,3 +334,22 @@ def test_ethayarajh_comparisons_on_static_and_random_representations():
     text_rows = ethayarajh_comparisons(result, "bidirectional", stopwords=["w0", "w1"], n_resamples=200)
     assert len(text_rows) == 6 and text_rows[-1].finding.startswith("Stopwords")
     assert len(ethayarajh_comparisons(result, "causal", n_resamples=200)) == 4
+
+
+def test_nearest_pairs_name_the_tokens_behind_yuns_distances():
+    from attention_study.contextuality import min_distances_within_across, nearest_pairs
+
+    rng = np.random.default_rng(0)
+    reps = [rng.normal(size=(3, 5, 4)), rng.normal(size=(3, 4, 4)), rng.normal(size=(3, 6, 4))]
+    reps[2][1, 3] = reps[0][1, 2] + 1e-3          # layer 1: token 2 of sequence 0 ~ token 3 of sequence 2
+    reps[1][2, 3] = reps[1][2, 0] + 1e-4          # layer 2: tokens 0 and 3 of sequence 1
+    pairs = nearest_pairs(reps)
+    reference = min_distances_within_across(reps)
+    assert pairs[1]["across"][:4] == (0, 2, 2, 3)
+    assert pairs[2]["within"][:4] == (1, 0, 1, 3)
+    for layer, p in enumerate(pairs):
+        assert p["across"][4] == pytest.approx(reference["across"][layer])
+        assert p["within"][4] == pytest.approx(reference["within"][layer])
+        assert p["median"] == pytest.approx(reference["median"][layer])
+    with pytest.raises(ValueError, match="at least two sequences"):
+        nearest_pairs(reps[:1])

@@ -59,6 +59,7 @@ __all__ = [
     "min_distance_across_distinct_prefixes",
     "min_distances_within_across",
     "min_pairwise_distance",
+    "nearest_pairs",
     "random_mev",
     "random_pair_cosine",
     "seed_summary",
@@ -405,6 +406,42 @@ def min_distances_within_across(representations: Sequence[Any]) -> dict[str, np.
         "across": pairs[:, ~same].min(axis=-1),
         "median": np.median(pairs, axis=-1),
     }
+
+
+def nearest_pairs(representations: Sequence[Any]) -> list[dict[str, Any]]:
+    """Which tokens realise Yun et al.'s two distances, per layer.
+
+    Args:
+        representations: one ``[layer, token, d]`` (or ``[token, d]``) array per sequence.
+
+    Returns:
+        One dict per layer: ``within`` and ``across``, each ``(sequence_a, token_i, sequence_b,
+        token_j, distance)`` of the nearest pair of tokens in one sequence (``a == b``) and in two
+        (``a < b``), and ``median``, the median distance over all pairs. Ties go to the first pair
+        in sequence order.
+    """
+    reps = [_array(r, f"representations[{s}]", 2) for s, r in enumerate(representations)]
+    if len(reps) < 2:
+        raise ValueError("need at least two sequences")
+    reps = [r if r.ndim == 3 else r[None] for r in reps]
+    if any((r.shape[0], r.shape[2]) != (reps[0].shape[0], reps[0].shape[2]) for r in reps):
+        raise ValueError("every sequence must have the same number of layers and width")
+    seq = np.concatenate([np.full(r.shape[1], s) for s, r in enumerate(reps)])
+    tok = np.concatenate([np.arange(r.shape[1]) for r in reps])
+    iu = np.triu_indices(len(seq), 1)
+    same = seq[iu[0]] == seq[iu[1]]
+    out = []
+    for layer in np.concatenate(reps, axis=1):  # [N, d]
+        d = pdist(layer)
+
+        def pick(mask: np.ndarray, d: np.ndarray = d) -> tuple[int, int, int, int, float]:
+            k = np.flatnonzero(mask)[int(np.argmin(d[mask]))]
+            a, b = iu[0][k], iu[1][k]
+            return int(seq[a]), int(tok[a]), int(seq[b]), int(tok[b]), float(d[k])
+
+        out.append({"within": pick(same) if same.any() else None, "across": pick(~same),
+                    "median": float(np.median(d))})
+    return out
 
 
 def min_distance_across_distinct_prefixes(states: Sequence[Any], token_ids: Sequence[Any]) -> np.ndarray:
