@@ -11,7 +11,9 @@ exactly would fail on every machine but the one that wrote the outputs. The stat
     unit in the last printed decimal place (``0.001`` for ``4.545``, ``1e-07`` for ``3e-07``) is
     replaced by the committed number.
 
-Only numbers written with a decimal point or an exponent are compared with the tolerance; integers
+Numbers are aligned in the text as nbval compares it, after the replacements of
+``tests/nbval_sanitize.cfg`` (a bertviz view's random id would otherwise make the text around the
+numbers differ). Only numbers written with a decimal point or an exponent are compared with the tolerance; integers
 (counts, indices, layer numbers), words and booleans must match exactly, so a claim's verdict is
 never tolerated away. The text around the numbers must match exactly too.
 
@@ -79,6 +81,19 @@ def _aligned_output(reference: Any, computed: Any) -> Any:
     return out
 
 
+def sanitized_text(output: Any, sanitize: Any) -> Any:
+    """A copy of ``output`` with its text fields passed through ``sanitize`` (nbval's configured
+    replacements, e.g. bertviz's random view ids), so that numbers are aligned in the text nbval
+    will compare; ``sanitize`` is idempotent, so nbval applying it again changes nothing."""
+    out = dict(output)
+    if output.get("output_type") == "stream" and isinstance(output.get("text"), str):
+        out["text"] = sanitize(output["text"])
+    if "data" in output:
+        out["data"] = {key: sanitize(value) if key in TEXT_KEYS and isinstance(value, str) else value
+                       for key, value in output["data"].items()}
+    return out
+
+
 def _merged_streams(outputs: list[Any]) -> list[Any]:
     """Consecutive stream outputs of one name joined (the kernel may split a print differently)."""
     merged: list[Any] = []
@@ -125,7 +140,8 @@ def pytest_configure(config: Any) -> None:
         return
 
     def compare_outputs(self: Any, test: list[Any], ref: list[Any], skip_compare: Any = None) -> bool:
-        test, ref = _merged_streams(list(test)), _merged_streams(list(ref))
+        test = [sanitized_text(o, self.sanitize) for o in _merged_streams(list(test))]
+        ref = [sanitized_text(o, self.sanitize) for o in _merged_streams(list(ref))]
         if len(test) == len(ref):
             aligned = [from_dict(_aligned_output(r, t)) for r, t in zip(ref, test, strict=True)]
             _record_tolerated(getattr(self, "nodeid", "cell"), test, aligned)

@@ -57,3 +57,19 @@ def test_outputs_that_needed_the_tolerance_are_recorded_for_the_summary():
     nbval_tolerance._record_tolerated("chapter::Cell 3", computed, aligned)
     assert nbval_tolerance.TOLERATED == [("chapter::Cell 3", "4.545 bits\n", "4.546 bits\n")]
     nbval_tolerance.TOLERATED.clear()
+
+
+def test_numbers_are_aligned_in_the_sanitized_text_so_random_ids_do_not_block_the_tolerance():
+    import re
+
+    from nbval_tolerance import sanitized_text
+
+    def sanitize(text):
+        return re.sub(r"bertviz-[0-9a-f]{32}", "bertviz-VIEW-ID", text)
+
+    ref = {"output_type": "display_data", "data": {"text/html": f'<div id="bertviz-{"a" * 32}">[1.1, 0.25]</div>'}}
+    new = {"output_type": "display_data", "data": {"text/html": f'<div id="bertviz-{"b" * 32}">[1.099, 0.26]</div>'}}
+    assert _aligned_output(ref, new)["data"] == new["data"]           # the ids differ: nothing aligned
+    clean_ref, clean_new = sanitized_text(ref, sanitize), sanitized_text(new, sanitize)
+    assert _aligned_output(clean_ref, clean_new)["data"] == clean_ref["data"]
+    assert sanitized_text(clean_ref, sanitize) == clean_ref             # idempotent, as nbval re-applies it
