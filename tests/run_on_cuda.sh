@@ -12,7 +12,7 @@
 set -euo pipefail
 PY=${1:-python3}
 export STUDY_TEST_DEVICE=cuda HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
-export PYTHONPATH="$PWD/lib${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$PWD/lib:$PWD/benchmarks${PYTHONPATH:+:$PYTHONPATH}"
 "$PY" -c "import torch, transformers; assert torch.cuda.is_available(), 'no CUDA device';
 print('torch', torch.__version__, 'transformers', transformers.__version__, torch.cuda.get_device_name())"
 # MiniLM's tests need its package (88 MB; a GPU machine without a package index may lack it): where it
@@ -30,16 +30,12 @@ if [ "$status" -ne 0 ]; then
   echo "only MiniLM's tests failed, for its missing package: every other test passed on CUDA"
 fi
 "$PY" - <<'EOF'
-import sys
-
 import torch
+from bench_tracing import TEXT, _long_text  # benchmarks/ is on PYTHONPATH
+from timing import paired_medians
 
-sys.path.insert(0, "benchmarks")
-from bench_tracing import TEXT, _long_text  # noqa: E402
-from timing import paired_medians  # noqa: E402
-
-from attention_study.models import load  # noqa: E402
-from attention_study.tracing import trace  # noqa: E402
+from attention_study.models import load
+from attention_study.tracing import trace
 
 torch.set_grad_enabled(False)
 for name in ("tiny-gpt2", "digits-vit"):
@@ -48,10 +44,11 @@ for name in ("tiny-gpt2", "digits-vit"):
         from sklearn.datasets import load_digits
 
         sample = load_digits().images[0]
-        inputs = m.processor(images=sample, return_tensors="pt").to("cuda")
+        inputs = dict(m.processor(images=sample, return_tensors="pt"))
     else:
         sample = _long_text(m, 250)
-        inputs = m.tokenizer(sample, return_tensors="pt").to("cuda")
+        inputs = dict(m.tokenizer(sample, return_tensors="pt"))
+    inputs = {key: value.to("cuda") for key, value in inputs.items()}
 
     def plain() -> None:
         m.model(**inputs, output_attentions=True)

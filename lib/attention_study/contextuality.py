@@ -376,6 +376,18 @@ def min_pairwise_distance(points: Any) -> tuple[np.ndarray, np.ndarray]:
     return dist.min(axis=-1), np.median(dist, axis=-1)
 
 
+def _layered_sequences(representations: Sequence[Any]) -> list[np.ndarray]:
+    """At least two ``[layer, token, d]`` arrays (a ``[token, d]`` one gets one layer), with the same
+    number of layers and width; else a ``ValueError`` saying which rule is broken."""
+    reps = [_array(r, f"representations[{s}]", 2) for s, r in enumerate(representations)]
+    if len(reps) < 2:
+        raise ValueError("need at least two sequences")
+    reps = [r if r.ndim == 3 else r[None] for r in reps]
+    if any((r.shape[0], r.shape[2]) != (reps[0].shape[0], reps[0].shape[2]) for r in reps):
+        raise ValueError("every sequence must have the same number of layers and width")
+    return reps
+
+
 def min_distances_within_across(representations: Sequence[Any]) -> dict[str, np.ndarray]:
     """Yun et al.'s two conditions, measured: nearest pairs within one sequence and across two.
 
@@ -388,13 +400,7 @@ def min_distances_within_across(representations: Sequence[Any]) -> dict[str, np.
         the median distance over all pairs (the scale to compare with). A contextual mapping needs
         ``within > 0`` and ``across > 0``.
     """
-    reps = [_array(r, f"representations[{s}]", 2) for s, r in enumerate(representations)]
-    if len(reps) < 2:
-        raise ValueError("need at least two sequences")
-    reps = [r if r.ndim == 3 else r[None] for r in reps]
-    tail = reps[0].shape[0], reps[0].shape[2]
-    if any((r.shape[0], r.shape[2]) != tail for r in reps):
-        raise ValueError("every sequence must have the same number of layers and width")
+    reps = _layered_sequences(representations)
     pool = np.concatenate(reps, axis=1)  # [layer, N, d]
     ids = np.concatenate([np.full(r.shape[1], s) for s, r in enumerate(reps)])
     pairs = np.stack([pdist(layer) for layer in pool])  # [layer, N(N-1)/2], pdist order
@@ -420,12 +426,7 @@ def nearest_pairs(representations: Sequence[Any]) -> list[dict[str, Any]]:
         (``a < b``), and ``median``, the median distance over all pairs. Ties go to the first pair
         in sequence order.
     """
-    reps = [_array(r, f"representations[{s}]", 2) for s, r in enumerate(representations)]
-    if len(reps) < 2:
-        raise ValueError("need at least two sequences")
-    reps = [r if r.ndim == 3 else r[None] for r in reps]
-    if any((r.shape[0], r.shape[2]) != (reps[0].shape[0], reps[0].shape[2]) for r in reps):
-        raise ValueError("every sequence must have the same number of layers and width")
+    reps = _layered_sequences(representations)
     seq = np.concatenate([np.full(r.shape[1], s) for s, r in enumerate(reps)])
     tok = np.concatenate([np.arange(r.shape[1]) for r in reps])
     iu = np.triu_indices(len(seq), 1)
