@@ -131,10 +131,12 @@ bench-env: $(BENCH_STAMP)
 bench: setup bench-env site-assets
 	$(BIN)/python benchmarks/run.py
 
-## ruff on all the Python (chapters included); mypy on the library (settings in pyproject.toml).
-lint: setup
+## ruff on all the Python (chapters included); mypy on the library (settings in pyproject.toml);
+## ESLint (pinned in site/package-lock.json) on the library's own browser scripts.
+lint: setup site-assets
 	$(BIN)/ruff check lib tests benchmarks chapters site lab
 	$(BIN)/mypy
+	site/node_modules/.bin/eslint --config site/eslint.config.mjs lib/attention_study/static
 
 clean:
 	rm -rf _build
