@@ -57,6 +57,7 @@ import itertools
 import numbers
 import re
 import sys
+import functools
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -235,6 +236,7 @@ class BatchTrace(Sequence[Trace]):
     logits: torch.Tensor | None
     input_ids: torch.Tensor | None = None
     pixel_values: torch.Tensor | None = None
+    padded: bool = True  # False: no item has padding, so an item is a plain slice
 
     @property
     def lengths(self) -> list[int]:
@@ -273,7 +275,7 @@ class BatchTrace(Sequence[Trace]):
 
     def _item(self, i: int) -> Trace:
         keep = self.mask[i]
-        positions = None if bool(keep.all()) else keep.nonzero().flatten()
+        positions = None if not self.padded or bool(keep.all()) else keep.nonzero().flatten()
 
         def cut(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
             return _select(x, dims, positions)
@@ -419,15 +421,15 @@ def _record_attention(
     return output, weights
 
 
+@functools.cache
 def _register_recorder() -> None:
     """Make :data:`RECORDER` a valid ``attn_implementation`` (masks built as for eager). Adds a name to
     transformers' registries; changes nothing for models that do not select it."""
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask
     from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
-    if RECORDER not in ALL_ATTENTION_FUNCTIONS:
-        ALL_ATTENTION_FUNCTIONS.register(RECORDER, _record_attention)
-        ALL_MASK_ATTENTION_FUNCTIONS.register(RECORDER, eager_mask)
+    ALL_ATTENTION_FUNCTIONS.register(RECORDER, _record_attention)
+    ALL_MASK_ATTENTION_FUNCTIONS.register(RECORDER, eager_mask)
 
 
 @contextmanager
@@ -565,41 +567,47 @@ def _is_int_array(x: Any) -> bool:
     return isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.integer)
 
 
-def _check_ids(ids: torch.Tensor, vocab_size: int, what: str) -> None:
-    """Every id of the 1-D ``ids`` in ``0..vocab_size - 1``, else a ``ValueError`` naming it."""
-    bad = ((ids < 0) | (ids >= vocab_size)).nonzero().flatten()
-    if len(bad):
-        position = int(bad[0])
-        raise ValueError(
-            f"token id {int(ids[position])} at position {position} of the {what} is out of the vocabulary: "
-            f"valid ids are 0..{vocab_size - 1}"
-        )
+def _check_ids(ids: list[int], vocab_size: int, what: str) -> None:
+    """Every id of ``ids`` in ``0..vocab_size - 1``, else a ``ValueError`` naming the first that is not."""
+    if ids and 0 <= min(ids) and max(ids) < vocab_size:
+        return
+    position = next(i for i, x in enumerate(ids) if not 0 <= x < vocab_size)
+    raise ValueError(
+        f"token id {ids[position]} at position {position} of the {what} is out of the vocabulary: "
+        f"valid ids are 0..{vocab_size - 1}"
+    )
 
 
 def _encode_ids(
     loaded: LoadedModel, rows: Sequence[torch.Tensor], mask: torch.Tensor | None, single: bool
 ) -> _Encoded:
     """Model inputs for token-id sequences ``rows`` (1-D int64 each, any lengths, right-padded here)
-    or, when ``mask`` ``[B, T]`` is given, for equal-length rows whose real tokens ``mask`` marks."""
+    or, when ``mask`` ``[B, T]`` is given, for equal-length rows whose real tokens ``mask`` marks.
+
+    The id checks work on the Python lists the tokens need anyway: cheaper than tensor operations
+    on short inputs."""
     tokenizer: Any = loaded.tokenizer  # a text model's: not None
     vocab_size = int(loaded.model.config.vocab_size)
-    if mask is None and len({len(row) for row in rows}) == 1:  # nothing to pad
-        ids = torch.stack(list(rows))
-        mask = torch.ones_like(ids, dtype=torch.bool)
-    elif mask is None:
-        mask = _pad_rows([[1] * len(row) for row in rows], 0).bool()
-        ids = _pad_rows([row.tolist() for row in rows], _pad_id(tokenizer))
+    if mask is None:
+        real = [row.tolist() for row in rows]
     else:
-        ids = torch.where(mask, torch.stack(list(rows)), _pad_id(tokenizer))
-    real = [ids[i][mask[i]] for i in range(len(ids))]
+        real = [row[keep].tolist() for row, keep in zip(rows, mask, strict=True)]
     for index, row in enumerate(real):
         what = _item_name("token ids", None if single else index)
-        if len(row) == 0:
+        if not row:
             raise ValueError(f"{what} are empty: give at least one token id")
         _check_ids(row, vocab_size, what)
         _check_length(loaded, len(row), what)
-    tokens = [_id_tokens(tokenizer, row.tolist()) for row in real]
+    if mask is None and len({len(row) for row in real}) == 1:  # nothing to pad
+        ids = torch.stack(list(rows))
+        mask = torch.ones_like(ids, dtype=torch.bool)
+    elif mask is None:
+        mask = _pad_rows([[1] * len(row) for row in real], 0).bool()
+        ids = _pad_rows(real, _pad_id(tokenizer))
+    else:
+        ids = torch.where(mask, torch.stack(list(rows)), _pad_id(tokenizer))
     special = torch.isin(ids, _special_ids(tokenizer)) & mask
+    tokens = [_id_tokens(tokenizer, row) for row in real]
     inputs = {"input_ids": ids, "attention_mask": mask.long()}
     if "token_type_ids" in tokenizer.model_input_names:
         inputs["token_type_ids"] = torch.zeros_like(ids)
@@ -607,11 +615,17 @@ def _encode_ids(
     return _Encoded(inputs, mask, special, [None] * n, tokens, [None] * n)
 
 
+_SPECIAL_IDS: weakref.WeakKeyDictionary[Any, torch.Tensor] = weakref.WeakKeyDictionary()
+
+
 def _special_ids(tokenizer: Any) -> torch.Tensor:
-    """The ids a token-id input marks as ``special``: the tokenizer's special tokens except the
-    unknown token, which stands for a piece of text (as in the mask the tokenizer gives for text)."""
-    ids = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
-    return torch.tensor(sorted(ids), dtype=torch.long)
+    """The ids a token-id input marks as ``special`` (read once per tokenizer): the tokenizer's
+    special tokens except the unknown token, which stands for a piece of text (as in the mask the
+    tokenizer gives for text)."""
+    if tokenizer not in _SPECIAL_IDS:
+        ids = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
+        _SPECIAL_IDS[tokenizer] = torch.tensor(sorted(ids), dtype=torch.long)
+    return _SPECIAL_IDS[tokenizer]
 
 
 _VOCABULARIES: weakref.WeakKeyDictionary[Any, list[str | None]] = weakref.WeakKeyDictionary()
@@ -747,7 +761,7 @@ def _pixel_values(loaded: LoadedModel, image: Any, index: int | None) -> torch.T
     array = np.asarray(image)
     if array.dtype.kind not in "biuf":  # bool, integers, floats
         raise TypeError(f"{name} must be an array of numbers, got {_describe(image)}")
-    if not np.all(np.isfinite(array)):
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
         raise ValueError(f"{name} has non-finite values")
     processor: Any = loaded.processor  # a vision model's: not None
     pixel_values = processor(images=array, return_tensors="pt")["pixel_values"]
@@ -766,13 +780,18 @@ def _is_image_batch(inputs: Any) -> bool:
     return not inputs or not isinstance(inputs[0], list | tuple | numbers.Number)
 
 
+@functools.cache
+def _patch_tokens(side: int) -> tuple[str, ...]:
+    """Token names of a ViT input with ``side × side`` patches: ``[CLS]``, then ``patch(row,col)``."""
+    return ("[CLS]", *(f"patch({r},{c})" for r in range(side) for c in range(side)))
+
+
 def _encode_images(loaded: LoadedModel, images: Sequence[Any], single: bool) -> _Encoded:
     if not images:
         raise ValueError("batch is empty: give at least one image")
     pixel_values = torch.cat([_pixel_values(loaded, im, None if single else i) for i, im in enumerate(images)])
     config = loaded.model.config
-    side = int(config.image_size) // int(config.patch_size)
-    tokens = ["[CLS]"] + [f"patch({r},{c})" for r in range(side) for c in range(side)]
+    tokens = list(_patch_tokens(int(config.image_size) // int(config.patch_size)))
     n = len(images)
     special = torch.zeros(n, len(tokens), dtype=torch.bool)
     special[:, 0] = True
@@ -870,6 +889,8 @@ def _run(loaded: LoadedModel, encoded: _Encoded, device: torch.device) -> BatchT
     padded = not bool(mask.all())
     if padded and family in ("gpt2", "bert"):
         inputs["position_ids"] = _position_ids(mask)
+    elif not padded:  # an all-ones mask is the model's default: skip building it into the masks
+        inputs.pop("attention_mask", None)
     inputs = {key: value.to(device) for key, value in inputs.items()}
 
     with _recorded(loaded) as recording, _edited_contexts(loaded) as edited:
@@ -921,4 +942,5 @@ def _run(loaded: LoadedModel, encoded: _Encoded, device: torch.device) -> BatchT
         logits=logits,
         input_ids=None if input_ids is None else input_ids.cpu(),
         pixel_values=None if pixel_values is None else pixel_values.cpu(),
+        padded=padded,
     )
