@@ -94,9 +94,7 @@ def encode(loaded: Any, text: str, min_tokens: int = 2) -> torch.Tensor:
     """Token ids ``[token]`` of ``text`` (no special tokens added); at least ``min_tokens``."""
     ids = torch.tensor(_tokenize(loaded, text)["input_ids"], dtype=torch.long)
     if ids.numel() < min_tokens:
-        raise ValueError(
-            f"text {text!r} has {ids.numel()} token(s); this needs at least {min_tokens}"
-        )
+        raise ValueError(f"text {text!r} has {ids.numel()} token(s); this needs at least {min_tokens}")
     return _check_ids(loaded, ids, min_tokens)
 
 
@@ -132,9 +130,7 @@ def upper_triangle_max(attentions: torch.Tensor) -> float:
     return float(attentions[..., above].abs().max()) if n > 1 else 0.0
 
 
-def perturbation_effect(
-    loaded: Any, ids: Any, position: int, new_id: int
-) -> dict[str, np.ndarray]:
+def perturbation_effect(loaded: Any, ids: Any, position: int, new_id: int) -> dict[str, np.ndarray]:
     """Replace the token at ``position`` by ``new_id`` and measure what changes.
 
     Returns:
@@ -214,9 +210,7 @@ def greedy_steps(loaded: Any, prompt_ids: Any, steps: int) -> list[GenerationSte
     return out
 
 
-def head_taxonomy(
-    loaded: Any, text_ids: Any, texts: Any, probe: InductionProbe | None = None
-) -> dict[str, Any]:
+def head_taxonomy(loaded: Any, text_ids: Any, texts: Any, probe: InductionProbe | None = None) -> dict[str, Any]:
     """Previous-token and first-token scores on ``text_ids``; induction scores from the book's
     probe (:data:`INDUCTION_PROBE` unless ``probe`` is given), drawing from the ids of ``texts``.
 

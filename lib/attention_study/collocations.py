@@ -88,7 +88,7 @@ def ngram_counts(texts: Iterable[str], n_min: int = 1, n_max: int = 4) -> Counte
         for ch in chunks(text):
             for n in range(n_min, n_max + 1):
                 for i in range(len(ch) - n + 1):
-                    c[tuple(ch[i:i + n])] += 1
+                    c[tuple(ch[i : i + n])] += 1
     return c
 
 
@@ -129,8 +129,7 @@ def collocation_candidates(
     for t in texts:
         docs.update(set(ngram_counts([t], n_min, n_max)))
     base = {
-        g for g in maximal_ngrams(counts, n_min)
-        if len(g) <= n_max and counts[g] >= min_count and docs[g] >= min_docs
+        g for g in maximal_ngrams(counts, n_min) if len(g) <= n_max and counts[g] >= min_count and docs[g] >= min_docs
     }
     keep = sorted(g for g in base if g[1:] not in base and g[:-1] not in base)
     return keep, counts
@@ -142,7 +141,9 @@ def word_total(counts: Counter[tuple[str, ...]]) -> int:
 
 
 def association_scores(
-    phrases: Iterable[str], counts: Counter[tuple[str, ...]], kind: str = "pmi",
+    phrases: Iterable[str],
+    counts: Counter[tuple[str, ...]],
+    kind: str = "pmi",
     total: int | None = None,
 ) -> dict[str, float]:
     """PMI (bits) or t-score of each phrase under n-gram ``counts`` (from :func:`ngram_counts`).
@@ -193,15 +194,14 @@ def t_scores(
     return _association(texts, n_min, n_max, min_count, min_docs, "t")
 
 
-def keyphrase_candidates(text: str, n_min: int = 2, n_max: int = 4,
-                         stopwords: frozenset[str] = STOPWORDS) -> list[str]:
+def keyphrase_candidates(text: str, n_min: int = 2, n_max: int = 4, stopwords: frozenset[str] = STOPWORDS) -> list[str]:
     """Distinct n-grams of ``text`` (within chunks) that neither start nor end with a stopword."""
     _check_n(n_min, n_max)
     seen: dict[str, None] = {}
     for ch in chunks(text):
         for n in range(n_min, n_max + 1):
             for i in range(len(ch) - n + 1):
-                g = ch[i:i + n]
+                g = ch[i : i + n]
                 if g[0] not in stopwords and g[-1] not in stopwords:
                     seen.setdefault(" ".join(g), None)
     return list(seen)
@@ -226,7 +226,10 @@ def tfidf_keyphrases(
 
 
 def textrank_keyphrases(
-    text: str, window: int = 2, damping: float = 0.85, n_max: int = 4,
+    text: str,
+    window: int = 2,
+    damping: float = 0.85,
+    n_max: int = 4,
     stopwords: frozenset[str] = STOPWORDS,
 ) -> dict[str, float]:
     """A TextRank-style extractor: PageRank on the word co-occurrence graph, then phrases.
@@ -247,7 +250,7 @@ def textrank_keyphrases(
             if w is None:
                 continue
             g.add_node(w)
-            for v in content[i + 1:i + window]:
+            for v in content[i + 1 : i + window]:
                 if v is not None and v != w:
                     g.add_edge(w, v)
         run: list[str] = []
@@ -333,5 +336,4 @@ def prf_micro(predicted: Sequence[Iterable[str]], gold: Sequence[Iterable[str]])
     if len(predicted) != len(gold):
         raise ValueError(f"{len(predicted)} predictions for {len(gold)} gold sets")
     parts = [prf(p, g) for p, g in zip(predicted, gold, strict=True)]
-    return _prf(sum(x.true_positives for x in parts), sum(x.n_predicted for x in parts),
-                sum(x.n_gold for x in parts))
+    return _prf(sum(x.true_positives for x in parts), sum(x.n_predicted for x in parts), sum(x.n_gold for x in parts))

@@ -349,9 +349,7 @@ def contextuality_by_layer(
     result["self_similarity_by_word"] = dict(zip(occurrences, self_sims, strict=True))
     result["mev_by_word"] = dict(zip(occurrences, mevs, strict=True))
     result["self_similarity_adjusted_by_word"] = {w: v - base_cos for w, v in zip(occurrences, self_sims, strict=True)}
-    result["mev_adjusted_by_word"] = {
-        w: v - by_size[k] for w, v, k in zip(occurrences, mevs, sizes, strict=True)
-    }
+    result["mev_adjusted_by_word"] = {w: v - by_size[k] for w, v, k in zip(occurrences, mevs, sizes, strict=True)}
     result["intra_similarity_by_sentence"] = intra_each
     result["baseline_cosine_pairs"] = pair_cos
     return result
@@ -440,8 +438,7 @@ def nearest_pairs(representations: Sequence[Any]) -> list[dict[str, Any]]:
             a, b = iu[0][k], iu[1][k]
             return int(seq[a]), int(tok[a]), int(seq[b]), int(tok[b]), float(d[k])
 
-        out.append({"within": pick(same) if same.any() else None, "across": pick(~same),
-                    "median": float(np.median(d))})
+        out.append({"within": pick(same) if same.any() else None, "across": pick(~same), "median": float(np.median(d))})
     return out
 
 
@@ -718,34 +715,67 @@ def clark_comparisons(
         return float(x[idx][:, layers].mean())
 
     specs = [
-        ("Lower layers attend broadly (first layer: highest entropy)", "layer 1 broadest",
-         "L1 - max(other layers)", ">", 0.0,
-         lambda i: ent[i, 0].mean() - ent[i, 1:].mean(axis=(0, 2)).max()),
-        ("Early heads attend to [CLS]", "[CLS] weight peaks early",
-         f"[CLS]: L{bands(early)} - L{bands(later)}", ">", 0.0,
-         lambda i: layer_mean(stats["cls"], i, early) - layer_mean(stats["cls"], i, later)),
-        ("Middle heads attend to [SEP]", "over half in layers 6-10",
-         f"[SEP] in L{bands(middle)}", ">", 0.5,
-         lambda i: layer_mean(stats["sep"], i, middle)),
-        ("Deep heads attend to periods and commas", "high in deep layers",
-         f"punct. in L{bands(deep)} - share", ">", 0.0,
-         lambda i: layer_mean(stats["punctuation"], i, deep) - punct_share[i].mean()),
-        ("Some heads attend mostly to the previous/next token", "heads above 0.5",
-         "max head prev/next", ">", 0.5,
-         lambda i: positional[i].mean(axis=0).max()),
-        ("... especially in early layers", "mostly early",
-         f"max L{bands(first_half)} - max L{bands(second_half)}", ">", 0.0,
-         lambda i: positional[i][:, first_half].mean(axis=0).max()
-         - positional[i][:, second_half].mean(axis=0).max()),
-        ("Heads put little attention on the current token", "little",
-         "max head self", "<", 0.5,
-         lambda i: stats["self"][i].mean(axis=0).max()),
+        (
+            "Lower layers attend broadly (first layer: highest entropy)",
+            "layer 1 broadest",
+            "L1 - max(other layers)",
+            ">",
+            0.0,
+            lambda i: ent[i, 0].mean() - ent[i, 1:].mean(axis=(0, 2)).max(),
+        ),
+        (
+            "Early heads attend to [CLS]",
+            "[CLS] weight peaks early",
+            f"[CLS]: L{bands(early)} - L{bands(later)}",
+            ">",
+            0.0,
+            lambda i: layer_mean(stats["cls"], i, early) - layer_mean(stats["cls"], i, later),
+        ),
+        (
+            "Middle heads attend to [SEP]",
+            "over half in layers 6-10",
+            f"[SEP] in L{bands(middle)}",
+            ">",
+            0.5,
+            lambda i: layer_mean(stats["sep"], i, middle),
+        ),
+        (
+            "Deep heads attend to periods and commas",
+            "high in deep layers",
+            f"punct. in L{bands(deep)} - share",
+            ">",
+            0.0,
+            lambda i: layer_mean(stats["punctuation"], i, deep) - punct_share[i].mean(),
+        ),
+        (
+            "Some heads attend mostly to the previous/next token",
+            "heads above 0.5",
+            "max head prev/next",
+            ">",
+            0.5,
+            lambda i: positional[i].mean(axis=0).max(),
+        ),
+        (
+            "... especially in early layers",
+            "mostly early",
+            f"max L{bands(first_half)} - max L{bands(second_half)}",
+            ">",
+            0.0,
+            lambda i: (
+                positional[i][:, first_half].mean(axis=0).max() - positional[i][:, second_half].mean(axis=0).max()
+            ),
+        ),
+        (
+            "Heads put little attention on the current token",
+            "little",
+            "max head self",
+            "<",
+            0.5,
+            lambda i: stats["self"][i].mean(axis=0).max(),
+        ),
     ]
     confidence = 1 - family_error_rate / len(specs)
-    return [
-        compare(*spec, n_texts, confidence=confidence, n_resamples=n_resamples, seed=seed)
-        for spec in specs
-    ]
+    return [compare(*spec, n_texts, confidence=confidence, n_resamples=n_resamples, seed=seed) for spec in specs]
 
 
 def ethayarajh_comparisons(
@@ -776,30 +806,66 @@ def ethayarajh_comparisons(
     top = self_adj.shape[1] - 1
     n_pairs, n_words, n_sentences = pairs.shape[1], len(words), len(intra)
     specs: list[tuple[Any, ...]] = [
-        ("Representations are anisotropic in every layer", "cosine > 0 in all layers",
-         "min over layers of random-pair cosine", ">", 0.0,
-         lambda i: pairs[:, i].mean(axis=1).min(), n_pairs),
-        ("Upper layers are more context-specific", "self-sim. falls with depth",
-         f"adj. self-sim. L{top} - L1", "<", 0.0,
-         lambda i: self_adj[i, top].mean() - self_adj[i, 1].mean(), n_words),
-        ("A static vector explains < 5% of a word's variance", "MEV < 0.05 in all layers",
-         "max over layers of adj. MEV", "<", 0.05,
-         lambda i: mev_adj[i, 1:].mean(axis=0).max(), n_words),
+        (
+            "Representations are anisotropic in every layer",
+            "cosine > 0 in all layers",
+            "min over layers of random-pair cosine",
+            ">",
+            0.0,
+            lambda i: pairs[:, i].mean(axis=1).min(),
+            n_pairs,
+        ),
+        (
+            "Upper layers are more context-specific",
+            "self-sim. falls with depth",
+            f"adj. self-sim. L{top} - L1",
+            "<",
+            0.0,
+            lambda i: self_adj[i, top].mean() - self_adj[i, 1].mean(),
+            n_words,
+        ),
+        (
+            "A static vector explains < 5% of a word's variance",
+            "MEV < 0.05 in all layers",
+            "max over layers of adj. MEV",
+            "<",
+            0.05,
+            lambda i: mev_adj[i, 1:].mean(axis=0).max(),
+            n_words,
+        ),
     ]
     if role == "bidirectional":
         specs += [
-            ("BERT: words of a sentence are more alike than random", "intra-sim. > baseline",
-             "min over layers of adj. intra-sim.", ">", 0.0,
-             lambda i: intra[i, 1:].mean(axis=0).min(), n_sentences),
-            ("BERT: ... and less alike in upper layers", "intra-sim. falls with depth",
-             f"adj. intra-sim. L{top} - L1", "<", 0.0,
-             lambda i: intra[i, top].mean() - intra[i, 1].mean(), n_sentences),
+            (
+                "BERT: words of a sentence are more alike than random",
+                "intra-sim. > baseline",
+                "min over layers of adj. intra-sim.",
+                ">",
+                0.0,
+                lambda i: intra[i, 1:].mean(axis=0).min(),
+                n_sentences,
+            ),
+            (
+                "BERT: ... and less alike in upper layers",
+                "intra-sim. falls with depth",
+                f"adj. intra-sim. L{top} - L1",
+                "<",
+                0.0,
+                lambda i: intra[i, top].mean() - intra[i, 1].mean(),
+                n_sentences,
+            ),
         ]
     elif role == "causal":
         specs.append(
-            ("GPT-2: words of a sentence are no more alike than random", "intra-sim. ~ baseline",
-             "max over layers of |adj. intra-sim.|", "<", 0.1,
-             lambda i: np.abs(intra[i, 1:].mean(axis=0)).max(), n_sentences)
+            (
+                "GPT-2: words of a sentence are no more alike than random",
+                "intra-sim. ~ baseline",
+                "max over layers of |adj. intra-sim.|",
+                "<",
+                0.1,
+                lambda i: np.abs(intra[i, 1:].mean(axis=0)).max(),
+                n_sentences,
+            )
         )
     stop = [k for k, w in enumerate(words) if w in set(stopwords)]
     other = [k for k in range(len(words)) if k not in stop]
@@ -808,15 +874,33 @@ def ethayarajh_comparisons(
         is_stop = np.array([1] * len(stop) + [0] * len(other))
         top_sim = self_adj[order, top]
         specs.append(
-            ("Stopwords are among the most context-specific words", "lowest self-sim.",
-             f"L{top} self-sim.: stopwords - others", "<", 0.0,
-             lambda i: top_sim[i][is_stop[i] == 1].mean() - top_sim[i][is_stop[i] == 0].mean(),
-             len(order), is_stop)
+            (
+                "Stopwords are among the most context-specific words",
+                "lowest self-sim.",
+                f"L{top} self-sim.: stopwords - others",
+                "<",
+                0.0,
+                lambda i: top_sim[i][is_stop[i] == 1].mean() - top_sim[i][is_stop[i] == 0].mean(),
+                len(order),
+                is_stop,
+            )
         )
     confidence = 1 - family_error_rate / len(specs)
     out = []
     for finding, paper, statistic, side, threshold, fn, n, *strata in specs:
-        out.append(compare(finding, paper, statistic, side, threshold, fn, n,
-                           strata=strata[0] if strata else None, confidence=confidence,
-                           n_resamples=n_resamples, seed=seed))
+        out.append(
+            compare(
+                finding,
+                paper,
+                statistic,
+                side,
+                threshold,
+                fn,
+                n,
+                strata=strata[0] if strata else None,
+                confidence=confidence,
+                n_resamples=n_resamples,
+                seed=seed,
+            )
+        )
     return out

@@ -162,7 +162,9 @@ class HeadStatistics:
         """``[L + 1]`` mean cosine similarity of two non-special tokens from different sequences,
         over every such pair of the corpus (Ethayarajh's baseline; ``nan`` with one sequence)."""
         return _cross_sequence_cosine(
-            self.sums["unit_sum"], self.sums["unit_sq_by_sequence"], self.sums["rep_tokens"],
+            self.sums["unit_sum"],
+            self.sums["unit_sq_by_sequence"],
+            self.sums["rep_tokens"],
             self.sums["rep_tokens_sq"],
         )
 
@@ -341,9 +343,7 @@ def _add_representations(
     sums["intra_sequences"] += has.sum()
 
 
-def _add_words(
-    sums: dict[str, torch.Tensor], hidden: torch.Tensor, units: torch.Tensor, word_of: torch.Tensor
-) -> None:
+def _add_words(sums: dict[str, torch.Tensor], hidden: torch.Tensor, units: torch.Tensor, word_of: torch.Tensor) -> None:
     """Add one batch's per-word sums; ``word_of`` ``[B, T]`` is the tracked word at each position
     (-1: none, padding, special token)."""
     n_words = sums["word_count"].shape[0]
@@ -615,8 +615,14 @@ def head_statistics(
     with tqdm(total=total, unit="text", disable=not (progress and main), desc="head statistics") as bar:
         try:
             _accumulate(
-                loaded, _shard(items, index, count, counter), sums, batch_size=batch_size,
-                max_tokens=max_tokens, word_lookup=word_lookup, bar=bar, counter=counter,
+                loaded,
+                _shard(items, index, count, counter),
+                sums,
+                batch_size=batch_size,
+                max_tokens=max_tokens,
+                word_lookup=word_lookup,
+                bar=bar,
+                counter=counter,
             )
             bar.update(counter["seen"] - bar.n)
         except Exception as exc:  # re-raised below, once every process knows

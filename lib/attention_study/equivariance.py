@@ -140,8 +140,7 @@ class _AttentionBase(nn.Module):
 
     def _qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         h = self.n_heads
-        return (_split_heads(self.query(x), h), _split_heads(self.key(x), h),
-                _split_heads(self.value(x), h))
+        return (_split_heads(self.query(x), h), _split_heads(self.key(x), h), _split_heads(self.value(x), h))
 
     def _scale(self) -> float:
         return self.logit_scale / math.sqrt(self.d_head)
@@ -161,9 +160,7 @@ def cyclic_offsets(shape: Sequence[int], max_distance: int | None = None) -> tup
     Returns the ``[T, T]`` index (``T`` = number of positions) and the number of distinct indices.
     """
     axes, sizes = [], []
-    coords = np.stack(np.meshgrid(*[np.arange(s) for s in shape], indexing="ij"), -1).reshape(
-        -1, len(shape)
-    )
+    coords = np.stack(np.meshgrid(*[np.arange(s) for s in shape], indexing="ij"), -1).reshape(-1, len(shape))
     for a, n in enumerate(shape):
         d = (coords[None, :, a] - coords[:, None, a]) % n
         signed = np.where(d <= n // 2, d, d - n)
@@ -269,9 +266,7 @@ def rotated_offsets(group: PointGroup, n: int, rotate: bool = True) -> torch.Ten
 
 def _group_signal_check(group: PointGroup, n: int, x: torch.Tensor, channels: int) -> None:
     if x.dim() != 4 or x.shape[0] != group.order:
-        raise ValueError(
-            f"a signal on {group.name} has shape [{group.order}, N, N, C]; got {tuple(x.shape)}"
-        )
+        raise ValueError(f"a signal on {group.name} has shape [{group.order}, N, N, C]; got {tuple(x.shape)}")
     check_square_grid(group, x.shape[1:3], n)
     _check_channels(x, channels)
 

@@ -53,8 +53,14 @@ Extractor = Callable[[str], list[str]]
 
 
 def phrases_from_trace(
-    trace: Any, layer: int, head: int, *, q: float = 0.3, max_len: int = 4,
-    stopwords: frozenset[str] | set[str] = co.STOPWORDS, vectors: np.ndarray | None = None,
+    trace: Any,
+    layer: int,
+    head: int,
+    *,
+    q: float = 0.3,
+    max_len: int = 4,
+    stopwords: frozenset[str] | set[str] = co.STOPWORDS,
+    vectors: np.ndarray | None = None,
 ) -> list[str]:
     """Ranked phrases of a traced text from head ``(layer, head)``'s context vectors.
 
@@ -76,8 +82,7 @@ def phrases_from_trace(
         n_layers, n_heads = trace.contexts.shape[:2]
         check_layer_head(layer, head, n_layers, n_heads)
         vectors = trace.contexts[layer, head].double().numpy()
-    got = topo.text_phrases(text, vectors, trace.offsets, q=q, max_len=max_len,
-                            stopwords=frozenset(stopwords))
+    got = topo.text_phrases(text, vectors, trace.offsets, q=q, max_len=max_len, stopwords=frozenset(stopwords))
     return [co.normalize_phrase(p.text) for p in got]
 
 
@@ -97,8 +102,9 @@ def topological_extractor(loaded: Any, layer: int, head: int, **options: Any) ->
 # baselines
 
 
-def association_extractor(counts: Counter[tuple[str, ...]], kind: str = "pmi", n_max: int = 4,
-                          min_count: int = 3) -> Extractor:
+def association_extractor(
+    counts: Counter[tuple[str, ...]], kind: str = "pmi", n_max: int = 4, min_count: int = 3
+) -> Extractor:
     """PMI (``kind="pmi"``) or t-score (``"t"``) ranking of a text's n-grams against corpus counts.
 
     Candidates are the text's n-grams of 2..``n_max`` words within punctuation
@@ -134,8 +140,10 @@ def tfidf_extractor(docs: Iterable[str], n_max: int = 4) -> Extractor:
 
     def extract(text: str) -> list[str]:
         tf = co.ngram_counts([text], 2, n_max)
-        scores = {p: tf[tuple(p.split())] * (1 + math.log(n_docs / (1 + df[p])))
-                  for p in co.keyphrase_candidates(text, 2, n_max)}
+        scores = {
+            p: tf[tuple(p.split())] * (1 + math.log(n_docs / (1 + df[p])))
+            for p in co.keyphrase_candidates(text, 2, n_max)
+        }
         return co.top_k(scores, len(scores))
 
     return extract
@@ -143,6 +151,7 @@ def tfidf_extractor(docs: Iterable[str], n_max: int = 4) -> Extractor:
 
 def textrank_extractor(n_max: int = 4) -> Extractor:
     """:func:`~attention_study.collocations.textrank_keyphrases` as a ranking."""
+
     def extract(text: str) -> list[str]:
         s = co.textrank_keyphrases(text, n_max=n_max)
         return co.top_k(s, len(s))
@@ -152,6 +161,7 @@ def textrank_extractor(n_max: int = 4) -> Extractor:
 
 def yake_extractor(n_max: int = 4, top: int = 20) -> Extractor:
     """:func:`~attention_study.collocations.yake_keyphrases` as a ranking."""
+
     def extract(text: str) -> list[str]:
         s = co.yake_keyphrases(text, n_max=n_max, top=top)
         return co.top_k(s, len(s))
@@ -179,8 +189,9 @@ def keybert_extractor(model: Any = None, n_max: int = 4, top: int = 10) -> Extra
         cands = co.keyphrase_candidates(text, 2, n_max)
         if not cands:
             return []
-        vec = CountVectorizer(ngram_range=(2, n_max), vocabulary=cands, lowercase=True,
-                              token_pattern=r"[a-z0-9]+(?:['’][a-z]+)*")
+        vec = CountVectorizer(
+            ngram_range=(2, n_max), vocabulary=cands, lowercase=True, token_pattern=r"[a-z0-9]+(?:['’][a-z]+)*"
+        )
         got = kw.extract_keywords(text, vectorizer=vec, top_n=top)
         return [co.normalize_phrase(p) for p, _ in got]
 
@@ -198,8 +209,7 @@ def minilm_sentence_transformer() -> Any:
         return SentenceTransformer(str(minilm_folder()), device="cpu", local_files_only=True)
 
 
-def stopword_chunks(text: str, stopwords: frozenset[str] = co.STOPWORDS, n_max: int = 6
-                    ) -> list[str]:
+def stopword_chunks(text: str, stopwords: frozenset[str] = co.STOPWORDS, n_max: int = 6) -> list[str]:
     """Maximal runs of non-stop-words between stop words or punctuation, with 2..``n_max`` words,
     ranked: more words first, then earlier in the text (duplicates kept once)."""
     runs: list[tuple[int, int, str]] = []
@@ -250,8 +260,9 @@ def _micro(tp: np.ndarray, pred: np.ndarray, gold: np.ndarray) -> np.ndarray:
     return np.where(denom > 0, 2.0 * t / np.maximum(denom, 1), 0.0)
 
 
-def score_extractor(extractor: Extractor, items: Sequence[tuple[str, Iterable[str]]],
-                    top: int | None = None) -> Evaluation:
+def score_extractor(
+    extractor: Extractor, items: Sequence[tuple[str, Iterable[str]]], top: int | None = None
+) -> Evaluation:
     """Exact-match scoring of ``extractor`` on ``items`` ``[(text, gold phrases)]``.
 
     Each text's ranking is cut to its first ``top`` phrases (``None``: all it returns); phrases
@@ -271,8 +282,7 @@ def score_extractor(extractor: Extractor, items: Sequence[tuple[str, Iterable[st
         tp.append(len(pred & ref))
         n_pred.append(len(pred))
         n_gold.append(len(ref))
-    a = (np.array(tp, dtype=np.int64), np.array(n_pred, dtype=np.int64),
-         np.array(n_gold, dtype=np.int64))
+    a = (np.array(tp, dtype=np.int64), np.array(n_pred, dtype=np.int64), np.array(n_gold, dtype=np.int64))
     prf = co._prf(int(a[0].sum()), int(a[1].sum()), int(a[2].sum()))
     return Evaluation(*a, prf)
 
@@ -295,9 +305,9 @@ def _resampled_f1(evals: Sequence[Evaluation], n_boot: int, seed: int) -> np.nda
     out = np.empty((n_boot, len(evals)))
     for start in range(0, n_boot, 256):
         m = min(256, n_boot - start)
-        w = rng.multinomial(n, np.full(n, 1.0 / n), size=m)            # [m, n] resample counts
+        w = rng.multinomial(n, np.full(n, 1.0 / n), size=m)  # [m, n] resample counts
         for j, e in enumerate(evals):
-            out[start:start + m, j] = _micro(w * e.true_positives, w * e.n_predicted, w * e.n_gold)
+            out[start : start + m, j] = _micro(w * e.true_positives, w * e.n_predicted, w * e.n_gold)
     return out
 
 
@@ -309,15 +319,15 @@ def _percentiles(x: np.ndarray, level: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def bootstrap_f1(a: Evaluation, n_boot: int = 2000, level: float = 0.95, seed: int = 0
-                 ) -> tuple[float, float, float]:
+def bootstrap_f1(a: Evaluation, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
     """``(F1, low, high)``: micro F1 and its percentile bootstrap interval over items."""
     lo, hi = _percentiles(_resampled_f1([a], n_boot, seed)[:, 0], level)
     return a.prf.f1, lo, hi
 
 
-def paired_bootstrap_f1(a: Evaluation, b: Evaluation, n_boot: int = 2000, level: float = 0.95,
-                        seed: int = 0) -> tuple[float, float, float]:
+def paired_bootstrap_f1(
+    a: Evaluation, b: Evaluation, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
     """``(F1_a - F1_b, low, high)``: the micro-F1 difference and its paired bootstrap interval.
 
     Items are resampled with replacement ``n_boot`` times, the same resample for both
@@ -331,8 +341,7 @@ def paired_bootstrap_f1(a: Evaluation, b: Evaluation, n_boot: int = 2000, level:
     return a.prf.f1 - b.prf.f1, lo, hi
 
 
-def paired_permutation_test(a: Evaluation, b: Evaluation, n_perm: int = 5000, seed: int = 0
-                            ) -> float:
+def paired_permutation_test(a: Evaluation, b: Evaluation, n_perm: int = 5000, seed: int = 0) -> float:
     """Two-sided p-value of ``F1_a = F1_b`` by approximate randomisation (a paired permutation test).
 
     Under the null hypothesis the two extractors are exchangeable on each item, so each item's

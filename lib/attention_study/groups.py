@@ -102,9 +102,7 @@ def check_square_grid(group: PointGroup, shape: Sequence[int], n: int | None = N
     is the grid size a layer was built for.
     """
     if len(shape) != 2 or shape[0] != shape[1] or shape[0] < 1:
-        raise ValueError(
-            f"{group.name} acts only on square N x N grids with N >= 1; got grid shape {tuple(shape)}"
-        )
+        raise ValueError(f"{group.name} acts only on square N x N grids with N >= 1; got grid shape {tuple(shape)}")
     if n is not None and shape[0] != n:
         raise ValueError(f"layer was built for a {n} x {n} grid; got {shape[0]} x {shape[1]}")
     return int(shape[0])
@@ -142,14 +140,10 @@ def act_on_orientation(group: PointGroup, s: int, f: torch.Tensor) -> torch.Tens
 
 def _check_group_signal(group: PointGroup, f: torch.Tensor) -> None:
     if f.dim() != 4 or f.shape[0] != group.order:
-        raise ValueError(
-            f"a signal on {group.name} has shape [{group.order}, N, N, C]; got {tuple(f.shape)}"
-        )
+        raise ValueError(f"a signal on {group.name} has shape [{group.order}, N, N, C]; got {tuple(f.shape)}")
 
 
-def random_grid_elements(
-    group: PointGroup, n: int, count: int, generator: torch.Generator
-) -> list[GridElement]:
+def random_grid_elements(group: PointGroup, n: int, count: int, generator: torch.Generator) -> list[GridElement]:
     """``count`` elements of ``Z_n^2 ⋊ H`` drawn uniformly, none of them the identity."""
     out: list[GridElement] = []
     while len(out) < count:
@@ -183,8 +177,7 @@ def shift_image_by_patches(t: tuple[int, int], images: torch.Tensor, patch: int)
         raise ValueError(f"patch must be a positive number of pixels; got {patch!r}")
     if images.dim() < 2 or images.shape[-2] % patch or images.shape[-1] % patch:
         raise ValueError(
-            f"images [..., H, W] must have H and W divisible by the patch size {patch}; "
-            f"got shape {tuple(images.shape)}"
+            f"images [..., H, W] must have H and W divisible by the patch size {patch}; got shape {tuple(images.shape)}"
         )
     return torch.roll(images, shifts=(patch * int(t[0]), patch * int(t[1])), dims=(-2, -1))
 

@@ -31,8 +31,7 @@ def _check_attentions(attentions: torch.Tensor, min_tokens: int = 2) -> torch.Te
         raise TypeError(f"attentions must be a torch.Tensor, got {type(attentions).__name__}")
     if attentions.ndim != 4:
         raise ValueError(
-            "attentions must have shape [layer, head, query, key] (4 dimensions), got "
-            f"{tuple(attentions.shape)}"
+            f"attentions must have shape [layer, head, query, key] (4 dimensions), got {tuple(attentions.shape)}"
         )
     n_layer, n_head, n_query, n_key = attentions.shape
     if n_query != n_key:
@@ -95,17 +94,13 @@ def induction_scores(attentions: torch.Tensor, period: int) -> torch.Tensor:
     if isinstance(period, bool) or not isinstance(period, int):
         raise TypeError(f"period must be an int, got {type(period).__name__}")
     if not 1 <= period <= n_tokens // 2:
-        raise ValueError(
-            f"period must be in [1, {n_tokens // 2}] for {n_tokens} tokens, got {period}"
-        )
+        raise ValueError(f"period must be in [1, {n_tokens // 2}] for {n_tokens} tokens, got {period}")
     queries = torch.arange(n_tokens - period, n_tokens)
     keys = queries - period + 1
     return a[:, :, queries, keys].mean(dim=-1)
 
 
-def repeated_random_tokens(
-    length: int, vocab_size: int, seed: int, exclude: Iterable[int] = ()
-) -> torch.Tensor:
+def repeated_random_tokens(length: int, vocab_size: int, seed: int, exclude: Iterable[int] = ()) -> torch.Tensor:
     """``length`` uniformly random token ids, repeated twice: ``[2 * length]`` int64.
 
     The first copy has no repeated id (drawn without replacement), so every token of the second
@@ -130,9 +125,7 @@ def repeated_random_tokens(
         raise ValueError(f"exclude ids must be in [0, {vocab_size - 1}], got {sorted(excluded)}")
     allowed = torch.tensor([i for i in range(vocab_size) if i not in excluded], dtype=torch.long)
     if not 1 <= length <= len(allowed):
-        raise ValueError(
-            f"length must be in [1, {len(allowed)}] (vocabulary minus excluded ids), got {length}"
-        )
+        raise ValueError(f"length must be in [1, {len(allowed)}] (vocabulary minus excluded ids), got {length}")
     generator = torch.Generator().manual_seed(seed)
     first = allowed[torch.randperm(len(allowed), generator=generator)[:length]]
     return torch.cat([first, first])

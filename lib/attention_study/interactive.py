@@ -75,9 +75,7 @@ BERTVIZ_SCRIPTS = {
 MODULES_SCRIPT = "bertviz_modules.js"
 SCRIPTS_BEGIN = "<!-- attention-study:bertviz-scripts -->"
 SCRIPTS_END = "<!-- /attention-study:bertviz-scripts -->"
-_CDN_REQUIRE_TAG = (
-    '<script src="https://cdnjs.cloudflare.com/ajax/libs/require.js/2.3.6/require.min.js"></script>'
-)
+_CDN_REQUIRE_TAG = '<script src="https://cdnjs.cloudflare.com/ajax/libs/require.js/2.3.6/require.min.js"></script>'
 _SCRIPT_OPEN = '\n<script type="text/javascript">\n'
 _SCRIPT_CLOSE = "\n</script>\n"
 _REQUIRE_CONFIG = re.compile(r"require\.config\(\{.*?\}\);", re.DOTALL)
@@ -208,9 +206,7 @@ def _attentions(trace: Any) -> np.ndarray:
     if array.ndim != 4 or array.shape[2] != array.shape[3]:
         raise ValueError(f"attentions must be [layer, head, query, key]; got {array.shape}")
     if array.shape[-1] < 2:
-        raise ValueError(
-            f"attention needs at least 2 tokens to show; this trace has {array.shape[-1]}"
-        )
+        raise ValueError(f"attention needs at least 2 tokens to show; this trace has {array.shape[-1]}")
     if len(trace.tokens) != array.shape[-1]:
         raise ValueError(f"{len(trace.tokens)} tokens for {array.shape[-1]} attention positions")
     return array
@@ -270,16 +266,20 @@ def _offline_js(js: str, template_name: str) -> str:
     installed bertviz does not look like the version this was written for."""
     match = _REQUIRE_CONFIG.search(js)
     if match is None or "cdnjs" not in match.group(0):
-        raise RuntimeError(f"bertviz's {template_name} has no require.config with CDN paths: "
-                           "is bertviz 1.4.1 installed (requirements.txt)?")
+        raise RuntimeError(
+            f"bertviz's {template_name} has no require.config with CDN paths: "
+            "is bertviz 1.4.1 installed (requirements.txt)?"
+        )
     header = js[: match.start()].strip()
     if not (header.startswith("/**") and header.endswith("*/")):
         raise RuntimeError(f"bertviz's {template_name} does not start with its header comment")
     # The header comment (a change log with a web address) becomes a short attribution, and the
     # require.config naming the CDN a note: the page then names no outside address at all.
-    note = (f"/* bertviz 1.4.1 {template_name} (Jesse Vig, Apache-2.0; based on tensor2tensor's "
-            "attention.js). d3 and jquery: registered by attention_study's bertviz_modules.js. */")
-    return note + js[match.end():]
+    note = (
+        f"/* bertviz 1.4.1 {template_name} (Jesse Vig, Apache-2.0; based on tensor2tensor's "
+        "attention.js). d3 and jquery: registered by attention_study's bertviz_modules.js. */"
+    )
+    return note + js[match.end() :]
 
 
 def _from_bertviz(returned: Any, template_name: str, kind: str) -> AttentionView:
@@ -287,13 +287,13 @@ def _from_bertviz(returned: Any, template_name: str, kind: str) -> AttentionView
     page = returned.data
     if not page.startswith(_CDN_REQUIRE_TAG) or _SCRIPT_OPEN not in page:
         raise RuntimeError("bertviz returned HTML of an unexpected shape: is bertviz 1.4.1 installed?")
-    markup, script = page[len(_CDN_REQUIRE_TAG):].split(_SCRIPT_OPEN, 1)
+    markup, script = page[len(_CDN_REQUIRE_TAG) :].split(_SCRIPT_OPEN, 1)
     # bertviz replaces every "PYTHON_PARAMS" of its template, the one in a comment too, so its pages
     # carry the parameters twice; they are cut back to the template with the parameters once.
     pieces = _template(template_name).split("PYTHON_PARAMS")
     script = script.removesuffix(_SCRIPT_CLOSE)
     size, extra = divmod(len(script) - sum(map(len, pieces)), len(pieces) - 1)
-    encoded = script[len(pieces[0]): len(pieces[0]) + size]
+    encoded = script[len(pieces[0]) : len(pieces[0]) + size]
     if len(pieces) < 2 or extra or script != encoded.join(pieces):
         raise RuntimeError(f"bertviz's script differs from its template {template_name}")
     params = json.loads(encoded)
@@ -330,8 +330,9 @@ def head_view(trace: Any, layer: int = 0, heads: list[int] | None = None) -> Att
     attention, tokens = to_bertviz(trace)
     n_layers, n_heads = len(attention), int(attention[0].shape[1])
     layer = _check_index("layer", layer, n_layers)
-    returned = bertviz.head_view(attention, tokens, layer=layer, heads=_heads_list(heads, n_heads),
-                                 prettify_tokens=False, html_action="return")
+    returned = bertviz.head_view(
+        attention, tokens, layer=layer, heads=_heads_list(heads, n_heads), prettify_tokens=False, html_action="return"
+    )
     return _from_bertviz(returned, "head_view.js", "head")
 
 
@@ -350,8 +351,10 @@ def _vectors(trace: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
         raise TypeError(f"the neuron view needs the trace's {name} ([layer, head, token, d_head])")
     array = finite_float64(getattr(trace, name), name)
     if array.ndim != 4 or array.shape[:3] != shape:
-        raise ValueError(f"{name} must be [layer, head, token, d_head] with [layer, head, token] = "
-                         f"{list(shape)}; got {list(array.shape)}")
+        raise ValueError(
+            f"{name} must be [layer, head, token, d_head] with [layer, head, token] = "
+            f"{list(shape)}; got {list(array.shape)}"
+        )
     return array
 
 
@@ -380,8 +383,15 @@ def neuron_view(trace: Any, layer: int = 0, head: int = 0) -> AttentionView:
     tokens = [_shown(str(t)) for t in trace.tokens]
     view_id = f"bertviz-{uuid.uuid4().hex}"  # bertviz's own kind of id (sanitized by nbval)
     params = {
-        "attention": {"all": {"attn": _rounded(array), "queries": _rounded(queries),
-                              "keys": _rounded(keys), "left_text": tokens, "right_text": tokens}},
+        "attention": {
+            "all": {
+                "attn": _rounded(array),
+                "queries": _rounded(queries),
+                "keys": _rounded(keys),
+                "left_text": tokens,
+                "right_text": tokens,
+            }
+        },
         "default_filter": "all",
         "root_div_id": view_id,
         "bidirectional": not causal,
@@ -391,16 +401,17 @@ def neuron_view(trace: Any, layer: int = 0, head: int = 0) -> AttentionView:
     }
     template = _template("neuron_view.js")
     if template.count(_NEURON_PARAMS) != 1:
-        raise RuntimeError("bertviz's neuron_view.js no longer reads window.bertviz_params: "
-                           "is bertviz 1.4.1 installed?")
+        raise RuntimeError(
+            "bertviz's neuron_view.js no longer reads window.bertviz_params: is bertviz 1.4.1 installed?"
+        )
     # The parameters go into the view's own script (bertviz puts them in a global, which a second
     # neuron view on the page would overwrite before the first has drawn).
     js = _offline_js(template, "neuron_view.js").replace(
         _NEURON_PARAMS, "const params = " + _json_for_script(params) + ";"
     )
     markup = (
-        f"<div id=\"{view_id}\" style=\"padding:8px;font-family:'Helvetica Neue', Helvetica, Arial, "
-        "sans-serif;\"><span style=\"user-select:none\">"
+        f'<div id="{view_id}" style="padding:8px;font-family:\'Helvetica Neue\', Helvetica, Arial, '
+        'sans-serif;"><span style="user-select:none">'
         '<span class="dropdown-label">Layer: </span><select id="layer"></select> '
         '<span class="dropdown-label">Head: </span><select id="att_head"></select>'
         "</span><div id='vis'></div></div>"
@@ -490,9 +501,7 @@ def patch_view(
     n_layers, _, n_tokens, _ = array.shape
     side = math.isqrt(n_tokens - 1)
     if side * side != n_tokens - 1:
-        raise ValueError(
-            f"a ViT trace has [CLS] plus a square number of patches; got {n_tokens} tokens"
-        )
+        raise ValueError(f"a ViT trace has [CLS] plus a square number of patches; got {n_tokens} tokens")
     layer = n_layers - 1 if layer is None else _check_index("layer", layer, n_layers)
     picture = _grey_image(image)
     if all_queries is None:
@@ -506,10 +515,8 @@ def patch_view(
         f'<svg class="attention-svg attention-patch-grid" '
         f'width="{size + 8}" height="{size + 42}" viewBox="0 0 {size + 8} {size + 42}" '
         'font-family="sans-serif" font-size="11">',
-        f'<text class="attention-caption" x="4" y="14">[CLS] → patches, layer {layer}, mean of '
-        "heads</text>",
-        f'<text class="attention-caption2" x="4" y="28">to CLS {mean[0]:.3f}; shading ∝ weight '
-        f"(max {top:.3f})</text>",
+        f'<text class="attention-caption" x="4" y="14">[CLS] → patches, layer {layer}, mean of heads</text>',
+        f'<text class="attention-caption2" x="4" y="28">to CLS {mean[0]:.3f}; shading ∝ weight (max {top:.3f})</text>',
         f'<image x="4" y="36" width="{size}" height="{size}" preserveAspectRatio="none" '
         f'style="image-rendering:pixelated" href="{_png_data_uri(picture)}"/>',
     ]
@@ -541,5 +548,3 @@ def patch_view(
         "rollout": [_milli(rolled[l][rows].ravel()) for l in range(n_layers)],
     }
     return _assemble("patch", "attention-patch-view", "".join(parts), payload)
-
-

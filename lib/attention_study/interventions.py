@@ -261,6 +261,9 @@ def mean_head_outputs(
         count += int(keep.sum())
         start += len(batch)
     if count == 0:
-        raise ValueError("no tokens to average: give at least one text" if start == 0 else
-                         "no tokens to average: every token is special (use include_special=True)")
+        raise ValueError(
+            "no tokens to average: give at least one text"
+            if start == 0
+            else "no tokens to average: every token is special (use include_special=True)"
+        )
     return (total / count).float()

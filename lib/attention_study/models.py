@@ -105,9 +105,7 @@ def active_profile() -> str:
     """The profile named by ``$STUDY_MODELS`` (default ``offline``)."""
     profile = os.environ.get(PROFILE_ENV, "offline").strip() or "offline"
     if profile not in PROFILES:
-        raise ValueError(
-            f"unknown model profile {profile!r} in ${PROFILE_ENV}; valid profiles: {', '.join(PROFILES)}"
-        )
+        raise ValueError(f"unknown model profile {profile!r} in ${PROFILE_ENV}; valid profiles: {', '.join(PROFILES)}")
     return profile
 
 
@@ -121,9 +119,7 @@ def name_for_role(role: str, profile: str | None = None) -> str:
     return PROFILE_MODELS[profile][role]
 
 
-def load_role(
-    role: str, profile: str | None = None, device: str = "cpu", seed: int | None = None
-) -> LoadedModel:
+def load_role(role: str, profile: str | None = None, device: str = "cpu", seed: int | None = None) -> LoadedModel:
     """Load the model playing ``role`` (``bidirectional``, ``causal``, ``vision``) in a profile."""
     return load(name_for_role(role, profile), device=device, seed=seed)
 
@@ -403,16 +399,21 @@ def _load_zoo(name: str, seed: int) -> LoadedModel:
     model.eval()
     family, role = _family_of(model.config)
     tokenizer, processor = (None, preprocessor) if family == "vit" else (preprocessor, None)
-    return LoadedModel(name, model, tokenizer, processor, family, role,
-                       source=f"trained by attention_study.zoo (seed {seed}), shipped weights")
+    return LoadedModel(
+        name,
+        model,
+        tokenizer,
+        processor,
+        family,
+        role,
+        source=f"trained by attention_study.zoo (seed {seed}), shipped weights",
+    )
 
 
 def _family_of(config: Any) -> tuple[str, str]:
     model_type = getattr(config, "model_type", None)
     if model_type not in FAMILIES:
-        raise ValueError(
-            f"unsupported model type {model_type!r}; supported families: {', '.join(FAMILIES)}"
-        )
+        raise ValueError(f"unsupported model type {model_type!r}; supported families: {', '.join(FAMILIES)}")
     return FAMILIES[model_type]
 
 

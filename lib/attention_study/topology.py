@@ -105,9 +105,7 @@ def _check_distances(dist: np.ndarray, maxdim: int) -> np.ndarray:
         raise ValueError("distance matrix must have a zero diagonal")
     need = min_points_for_homology(maxdim)
     if d.shape[0] < need:
-        raise ValueError(
-            f"homology up to dimension {maxdim} needs at least {need} points, got {d.shape[0]}"
-        )
+        raise ValueError(f"homology up to dimension {maxdim} needs at least {need} points, got {d.shape[0]}")
     return d
 
 
@@ -131,9 +129,7 @@ def pairwise_distances(points: np.ndarray, metric: str = "euclidean") -> np.ndar
     return np.maximum(d, 0.0)
 
 
-def vietoris_rips(
-    points: np.ndarray, maxdim: int = 1, metric: str = "euclidean"
-) -> list[np.ndarray]:
+def vietoris_rips(points: np.ndarray, maxdim: int = 1, metric: str = "euclidean") -> list[np.ndarray]:
     """Vietoris–Rips persistence diagrams ``[H0, ..., H_maxdim]`` of a point cloud ``[n, dim]``.
 
     Raises ``ValueError`` for non-finite coordinates and for fewer than
@@ -185,16 +181,16 @@ def wasserstein_distance(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def diagram_distance(
-    dgms_a: Sequence[np.ndarray], dgms_b: Sequence[np.ndarray], dim: int = 0,
+    dgms_a: Sequence[np.ndarray],
+    dgms_b: Sequence[np.ndarray],
+    dim: int = 0,
     kind: str = "wasserstein",
 ) -> float:
     """Distance between the ``H_dim`` diagrams of two lists (``kind``: wasserstein|bottleneck)."""
     if kind not in ("wasserstein", "bottleneck"):
         raise ValueError(f"kind must be 'wasserstein' or 'bottleneck', got {kind!r}")
     if dim < 0 or dim >= min(len(dgms_a), len(dgms_b)):
-        raise ValueError(
-            f"dim must be in [0, {min(len(dgms_a), len(dgms_b)) - 1}] for these diagrams, got {dim}"
-        )
+        raise ValueError(f"dim must be in [0, {min(len(dgms_a), len(dgms_b)) - 1}] for these diagrams, got {dim}")
     f = wasserstein_distance if kind == "wasserstein" else bottleneck_distance
     return f(dgms_a[dim], dgms_b[dim])
 
@@ -261,8 +257,7 @@ def single_linkage_labels(dist: np.ndarray, scale: float) -> np.ndarray:
     d = _check_distances(dist, 0)
     if not np.isfinite(scale) or scale < 0:
         raise ValueError(f"scale must be finite and >= 0, got {scale}")
-    raw = fcluster(linkage(squareform(d, checks=False), method="single"), t=scale,
-                   criterion="distance")
+    raw = fcluster(linkage(squareform(d, checks=False), method="single"), t=scale, criterion="distance")
     _, first = np.unique(raw, return_index=True)
     order = {lab: k for k, lab in enumerate(raw[np.sort(first)])}
     return np.array([order[r] for r in raw], dtype=np.int64)
@@ -280,8 +275,9 @@ def persistence_clusters(
     return single_linkage_labels(dist, scale), scale
 
 
-def consecutive_runs(labels: Sequence[int] | np.ndarray, min_len: int = 2, max_len: int | None = None
-                     ) -> list[tuple[int, int]]:
+def consecutive_runs(
+    labels: Sequence[int] | np.ndarray, min_len: int = 2, max_len: int | None = None
+) -> list[tuple[int, int]]:
     """Maximal runs ``[start, stop)`` of consecutive equal labels with ``min_len <= length``.
 
     Runs longer than ``max_len`` are dropped (not cut), since where to cut them would be a guess.
@@ -320,9 +316,7 @@ def word_vectors(
     """
     v = np.asarray(token_vectors, dtype=np.float64)
     if v.ndim != 2 or v.shape[0] != len(offsets):
-        raise ValueError(
-            f"token_vectors must be [token, dim] with {len(offsets)} tokens, got shape {v.shape}"
-        )
+        raise ValueError(f"token_vectors must be [token, dim] with {len(offsets)} tokens, got shape {v.shape}")
     off = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
     real = off[:, 1] > off[:, 0]
     out = np.empty((len(spans), v.shape[1]))
@@ -369,9 +363,7 @@ def extract_phrases(
     spans = list(word_spans(text) if spans is None else spans)
     x = np.asarray(word_vecs, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] != len(spans):
-        raise ValueError(
-            f"word_vecs must be [word, dim] with one row per word ({len(spans)}), got {x.shape}"
-        )
+        raise ValueError(f"word_vecs must be [word, dim] with one row per word ({len(spans)}), got {x.shape}")
     if len(spans) < 2:
         return []
     dist = pairwise_distances(x, metric)
@@ -389,7 +381,7 @@ def extract_phrases(
             continue
         joined_at = max(merge[i, i + 1] for i in range(a, b - 1))
         score = float(scale - joined_at)
-        phrase_text = text[spans[a][0]:spans[b - 1][1]]
+        phrase_text = text[spans[a][0] : spans[b - 1][1]]
         key = " ".join(words[a:b])
         if key not in out or out[key].score < score:
             out[key] = Phrase(phrase_text, a, b, score)
@@ -409,4 +401,3 @@ def text_phrases(
     """
     spans = word_spans(text)
     return extract_phrases(text, word_vectors(token_vectors, offsets, spans), spans, **options)
-

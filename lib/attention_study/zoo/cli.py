@@ -17,8 +17,7 @@ from attention_study.zoo.training import _train_into
 
 
 def _print_point(point: dict) -> None:
-    print("  " + ", ".join(f"{k} {v}" if isinstance(v, int) else f"{k} {v:.3g}"
-                           for k, v in point.items()), flush=True)
+    print("  " + ", ".join(f"{k} {v}" if isinstance(v, int) else f"{k} {v:.3g}" for k, v in point.items()), flush=True)
 
 
 def _summary(record: dict[str, Any]) -> str:
@@ -32,8 +31,11 @@ def _same_bytes_as_shipped(name: str, record: dict[str, Any]) -> str:
     if seed not in shipped_seeds(name):
         return "no shipped copy to compare"
     shipped = _manifest()[name][str(seed)][WEIGHTS_FILE]
-    return ("bit-identical to the shipped weights" if record["weights_sha256"] == shipped
-            else "different bytes from the shipped weights (expected on another processor or kernel set)")
+    return (
+        "bit-identical to the shipped weights"
+        if record["weights_sha256"] == shipped
+        else "different bytes from the shipped weights (expected on another processor or kernel set)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,11 +48,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m attention_study.zoo", description=main.__doc__)
     parser.add_argument("command", nargs="?", default="show", choices=("show", "train", "verify", "ship"))
     parser.add_argument("--models", nargs="+", default=list(TRAINED_NAMES), choices=TRAINED_NAMES)
-    parser.add_argument("--seeds", nargs="+", type=int, default=None,
-                        help="seeds (default: all shipped for show/train/ship, 0 for verify)")
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=None,
+        help="seeds (default: all shipped for show/train/ship, 0 for verify)",
+    )
     args = parser.parse_args(argv)
-    seeds = args.seeds if args.seeds is not None else (
-        [0] if args.command == "verify" else list(SHIPPED_SEEDS))
+    seeds = args.seeds if args.seeds is not None else ([0] if args.command == "verify" else list(SHIPPED_SEEDS))
     failed = []
     for name in args.models:
         for seed in seeds:
@@ -67,8 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     record = _train_into(name, recipe, Path(tmp) / name, log=_print_point)
             print(f"  {_summary(record)}", flush=True)
             if args.command in ("train", "verify"):
-                print(f"  {_same_bytes_as_shipped(name, record)} on this processor "
-                      f"({torch.backends.cpu.get_cpu_capability()})", flush=True)
+                print(
+                    f"  {_same_bytes_as_shipped(name, record)} on this processor "
+                    f"({torch.backends.cpu.get_cpu_capability()})",
+                    flush=True,
+                )
             failed += [f"{name} seed {seed}: {k}" for k, (_, ok) in bar_results(record).items() if not ok]
     if failed:
         print("bars missed: " + "; ".join(failed), flush=True)

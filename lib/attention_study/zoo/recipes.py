@@ -73,9 +73,23 @@ class CausalRecipe:
     n_inner: int | None = 256
 
     def __post_init__(self) -> None:
-        _check_positive(self, ("train_passages", "heldout_passages", "n_layer", "n_head",
-                               "n_embd", "seq_len", "batch_size", "steps", "threads",
-                               "eval_every", "induction_period", "score_sequences"))
+        _check_positive(
+            self,
+            (
+                "train_passages",
+                "heldout_passages",
+                "n_layer",
+                "n_head",
+                "n_embd",
+                "seq_len",
+                "batch_size",
+                "steps",
+                "threads",
+                "eval_every",
+                "induction_period",
+                "score_sequences",
+            ),
+        )
         if self.n_inner is not None:
             _check_positive(self, ("n_inner",))
         if self.qk_init_std is not None and not (math.isfinite(self.qk_init_std) and self.qk_init_std > 0):
@@ -90,9 +104,7 @@ class CausalRecipe:
                 f"got induction_period={self.induction_period}"
             )
         if self.position_init not in ("sinusoidal", "learned"):
-            raise ValueError(
-                f"position_init must be 'sinusoidal' or 'learned', got {self.position_init!r}"
-            )
+            raise ValueError(f"position_init must be 'sinusoidal' or 'learned', got {self.position_init!r}")
         if self.vocab_size < 260:
             raise ValueError(f"vocab_size must be >= 260 (256 bytes + merges), got {self.vocab_size}")
 
@@ -124,14 +136,14 @@ class VisionRecipe:
     threads: int = 1
 
     def __post_init__(self) -> None:
-        _check_positive(self, ("patch_size", "hidden_size", "n_layer", "n_head",
-                               "intermediate_size", "epochs", "batch_size", "threads"))
+        _check_positive(
+            self,
+            ("patch_size", "hidden_size", "n_layer", "n_head", "intermediate_size", "epochs", "batch_size", "threads"),
+        )
         if 8 % self.patch_size:
             raise ValueError(f"patch_size must divide 8 (1, 2, 4 or 8), got {self.patch_size}")
         if self.hidden_size % self.n_head:
-            raise ValueError(
-                f"hidden_size ({self.hidden_size}) must be divisible by n_head ({self.n_head})"
-            )
+            raise ValueError(f"hidden_size ({self.hidden_size}) must be divisible by n_head ({self.n_head})")
         if not 0.0 < self.test_fraction < 1.0:
             raise ValueError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
 

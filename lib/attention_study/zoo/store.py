@@ -72,9 +72,7 @@ def _verified_shipped(name: str, seed: int) -> dict[str, Any]:
     expected = _manifest().get(name, {}).get(str(seed))
     folder = shipped_dir(name, seed)
     if expected is None:
-        raise ShippedWeightsError(
-            f"{name} seed {seed} is not shipped; shipped seeds: {list(shipped_seeds(name))}"
-        )
+        raise ShippedWeightsError(f"{name} seed {seed} is not shipped; shipped seeds: {list(shipped_seeds(name))}")
     for file, digest in sorted(expected.items()):
         path = folder / file
         found = file_sha256(path) if path.is_file() else "missing"
@@ -102,9 +100,7 @@ def _record_shipped(name: str, seed: int) -> None:
     """Write the SHA-256 of every file of a shipped folder into the manifest."""
     folder = shipped_dir(name, seed)
     manifest = _manifest()
-    manifest.setdefault(name, {})[str(seed)] = {
-        p.name: file_sha256(p) for p in sorted(folder.iterdir()) if p.is_file()
-    }
+    manifest.setdefault(name, {})[str(seed)] = {p.name: file_sha256(p) for p in sorted(folder.iterdir()) if p.is_file()}
     SHIPPED_ROOT.mkdir(parents=True, exist_ok=True)
     (SHIPPED_ROOT / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
@@ -223,20 +219,22 @@ def provenance_table(seeds: Sequence[int] | None = None) -> Any:
             m = rec["metrics"]
             data = rec["data"]
             machine = rec.get("trained_on", {})
-            rows.append({
-                "model": name,
-                "seed": seed,
-                "training data": (
-                    f"{data['train_tokens']} tokens" if name == "tiny-gpt2"
-                    else f"{data['train_images']} images"
-                ),
-                "training time (s)": round(rec["training_seconds"]),
-                "trained on": f"{machine.get('cpu', '?')}, {machine.get('cpu_capability', '?')}, "
-                              f"{machine.get('threads', '?')} threads",
-                "held-out metric": (
-                    f"perplexity {m['heldout_perplexity']:.2f} (unigram {m['unigram_perplexity']:.1f})"
-                    if name == "tiny-gpt2" else f"accuracy {m['heldout_accuracy']:.3f}"
-                ),
-                "weights sha256": rec["weights_sha256"][:16],
-            })
+            rows.append(
+                {
+                    "model": name,
+                    "seed": seed,
+                    "training data": (
+                        f"{data['train_tokens']} tokens" if name == "tiny-gpt2" else f"{data['train_images']} images"
+                    ),
+                    "training time (s)": round(rec["training_seconds"]),
+                    "trained on": f"{machine.get('cpu', '?')}, {machine.get('cpu_capability', '?')}, "
+                    f"{machine.get('threads', '?')} threads",
+                    "held-out metric": (
+                        f"perplexity {m['heldout_perplexity']:.2f} (unigram {m['unigram_perplexity']:.1f})"
+                        if name == "tiny-gpt2"
+                        else f"accuracy {m['heldout_accuracy']:.3f}"
+                    ),
+                    "weights sha256": rec["weights_sha256"][:16],
+                }
+            )
     return pd.DataFrame(rows).set_index(["model", "seed"])

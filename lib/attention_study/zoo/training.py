@@ -20,9 +20,7 @@ from attention_study.zoo.recipes import Recipe
 from attention_study.zoo.vision import _train_vision
 
 
-def _train_into(
-    name: str, recipe: Recipe, final: Path, log: Callable[[dict], None] | None = None
-) -> dict[str, Any]:
+def _train_into(name: str, recipe: Recipe, final: Path, log: Callable[[dict], None] | None = None) -> dict[str, Any]:
     """Train into a temporary folder next to ``final`` and move it into place atomically."""
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))

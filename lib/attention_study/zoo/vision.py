@@ -24,8 +24,11 @@ def _digits_split(recipe: VisionRecipe) -> tuple[np.ndarray, np.ndarray, np.ndar
 
     digits = load_digits()
     return train_test_split(
-        digits.images, digits.target, test_size=recipe.test_fraction,
-        random_state=recipe.seed, stratify=digits.target,
+        digits.images,
+        digits.target,
+        test_size=recipe.test_fraction,
+        random_state=recipe.seed,
+        stratify=digits.target,
     )
 
 
@@ -35,9 +38,7 @@ def _accuracy(model: Any, pixels: torch.Tensor, labels: torch.Tensor) -> float:
     return float((pred == labels).double().mean())
 
 
-def _train_vision(
-    recipe: VisionRecipe, out: Path, log: Callable[[dict], None] | None = None
-) -> dict[str, Any]:
+def _train_vision(recipe: VisionRecipe, out: Path, log: Callable[[dict], None] | None = None) -> dict[str, Any]:
     """Train the digits ViT into ``out``; return the provenance (without the checksum).
 
     ``log``, if given, is called with each new point of the training curve (one per epoch)."""
@@ -52,16 +53,22 @@ def _train_vision(
     test_y = torch.tensor(y_test, dtype=torch.long)
     with _deterministic(recipe.seed, recipe.threads):
         config = ViTConfig(  # type: ignore[call-arg]  # num_labels: a PretrainedConfig keyword, untyped here
-            image_size=8, patch_size=recipe.patch_size, num_channels=1,
-            hidden_size=recipe.hidden_size, num_hidden_layers=recipe.n_layer,
-            num_attention_heads=recipe.n_head, intermediate_size=recipe.intermediate_size,
-            hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, num_labels=10,
-            id2label={i: str(i) for i in range(10)}, label2id={str(i): i for i in range(10)},
+            image_size=8,
+            patch_size=recipe.patch_size,
+            num_channels=1,
+            hidden_size=recipe.hidden_size,
+            num_hidden_layers=recipe.n_layer,
+            num_attention_heads=recipe.n_head,
+            intermediate_size=recipe.intermediate_size,
+            hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0,
+            num_labels=10,
+            id2label={i: str(i) for i in range(10)},
+            label2id={str(i): i for i in range(10)},
         )
         model = ViTForImageClassification(config)
         model.config._attn_implementation = "eager"
-        optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr,
-                                      weight_decay=recipe.weight_decay)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
         generator = torch.Generator().manual_seed(recipe.seed)
         n = len(train_y)
         steps_per_epoch = math.ceil(n / recipe.batch_size)
@@ -84,12 +91,14 @@ def _train_vision(
                 losses.append(float(loss.detach()))
                 step += 1
             model.eval()
-            curve.append({
-                "epoch": epoch + 1,
-                "train_loss": float(np.mean(losses)),
-                "test_accuracy": _accuracy(model, test_px, test_y),
-                "seconds": time.perf_counter() - train_started,
-            })
+            curve.append(
+                {
+                    "epoch": epoch + 1,
+                    "train_loss": float(np.mean(losses)),
+                    "test_accuracy": _accuracy(model, test_px, test_y),
+                    "seconds": time.perf_counter() - train_started,
+                }
+            )
             if log is not None:
                 log(curve[-1])
         train_seconds = time.perf_counter() - train_started
