@@ -157,6 +157,22 @@ def test_induction_probe_sees_an_ablation(causal):
     torch.testing.assert_close(plain.scores[0], ablated.scores[0])  # layer 0's own weights are untouched
 
 
+def test_induction_ablation_matches_ablating_by_hand(causal):
+    from attention_study.interventions import ablate_heads
+
+    texts = [" ".join(WORDS)]
+    taxonomy = ar.head_taxonomy(causal, ar.encode(causal, " ".join(WORDS)), texts, SMALL_PROBE)
+    result = ar.induction_ablation(causal, taxonomy, texts, SMALL_PROBE)
+    layer, head = result.previous
+    assert result.control[0] == layer and result.control[1] != head
+    with ablate_heads(causal, {layer: [head]}):
+        by_hand = ar.induction_probe(causal, texts, SMALL_PROBE)
+    assert result.score_ablated == float(by_hand.scores[result.induction])
+    assert result.loss_ablated == by_hand.copying_loss
+    assert result.score == float(taxonomy["induction"][result.induction])
+    assert result.random_loss == taxonomy["probe"].first_copy_loss
+
+
 def test_induction_probe_rejects_bad_input(causal):
     with pytest.raises(ValueError, match="period must be an int >= 1"):
         ar.InductionProbe(period=0)

@@ -340,3 +340,61 @@ def induction_probe(
         ids=ids,
         attentions=traced[0].attentions,
     )
+
+
+@dataclass(frozen=True)
+class CircuitAblation:
+    """The induction probe run plain, with the previous-token head ablated, and with a control head
+    of the same layer ablated (the one with the lowest previous-token score). Heads are
+    ``(layer, head)``; scores are the induction head's probe score, losses the copying loss (nats)."""
+
+    previous: tuple[int, int]
+    induction: tuple[int, int]
+    control: tuple[int, int]
+    score: float
+    score_ablated: float
+    score_control: float
+    loss: float
+    loss_ablated: float
+    loss_control: float
+    random_loss: float
+
+
+def _top_head(scores: torch.Tensor) -> tuple[int, int]:
+    """``(layer, head)`` of the largest entry of ``[layer, head]`` scores (first one on a tie)."""
+    layer, head = divmod(int(scores.argmax()), int(scores.shape[1]))
+    return layer, head
+
+
+def induction_ablation(
+    loaded: Any, taxonomy: dict[str, Any], texts: Any, probe: InductionProbe = INDUCTION_PROBE
+) -> CircuitAblation:
+    """Zero-ablate the top previous-token head of ``taxonomy`` (from :func:`head_taxonomy` on
+    ``loaded`` with the same ``probe`` and ``texts``) and, as a control, the head of its layer with
+    the lowest previous-token score; run the probe each time and read the top induction head's
+    score and the copying loss."""
+    from .interventions import ablate_heads
+
+    previous = taxonomy["previous"]
+    p_layer, p_head = _top_head(previous)
+    i_layer, i_head = _top_head(taxonomy["induction"])
+    control = int(previous[p_layer].argmin())
+    if control == p_head:
+        raise ValueError(f"layer {p_layer} has one head: there is no control head to ablate")
+    plain: ProbeResult = taxonomy["probe"]
+    with ablate_heads(loaded, {p_layer: [p_head]}):
+        ablated = induction_probe(loaded, texts, probe)
+    with ablate_heads(loaded, {p_layer: [control]}):
+        controlled = induction_probe(loaded, texts, probe)
+    return CircuitAblation(
+        previous=(p_layer, p_head),
+        induction=(i_layer, i_head),
+        control=(p_layer, control),
+        score=float(plain.scores[i_layer, i_head]),
+        score_ablated=float(ablated.scores[i_layer, i_head]),
+        score_control=float(controlled.scores[i_layer, i_head]),
+        loss=plain.copying_loss,
+        loss_ablated=ablated.copying_loss,
+        loss_control=controlled.copying_loss,
+        random_loss=plain.first_copy_loss,
+    )
