@@ -5,6 +5,7 @@ Each claim: max error over >= 10 random group elements <= 1e-10; each control: >
 
 from functools import partial
 
+import numpy as np
 import pytest
 import torch
 
@@ -24,6 +25,7 @@ from attention_study.equivariance import (
     satisfies_condition,
 )
 from attention_study.groups import (
+    GridElement,
     act_on_grid,
     act_on_group_signal,
     act_on_orientation,
@@ -112,14 +114,17 @@ def test_lifting_self_attention_is_equivariant_and_unrotated_offsets_are_not(gro
 
 EXPECTED_VALID = {
     "p4": {"paper": False, "proposed": True, "output-relative": True, "pair": True,
-           "conjugated": True, "absolute": False, "none": True},
+           "conjugated": True, "absolute": False, "none": True, "authors-code": False,
+           "gevit-code": True},
     "p4m": {"paper": False, "proposed": True, "output-relative": True, "pair": True,
-            "conjugated": False, "absolute": False, "none": True},
+            "conjugated": False, "absolute": False, "none": True, "authors-code": False,
+            "gevit-code": False},
 }
 
 
 @pytest.mark.parametrize("group", ["p4", "p4m"])
-@pytest.mark.parametrize("encoding", ["paper", "proposed", "output-relative", "conjugated"])
+@pytest.mark.parametrize("encoding", ["paper", "proposed", "output-relative", "conjugated",
+                                      "authors-code", "gevit-code"])
 def test_group_self_attention_error_follows_the_condition(group, encoding):
     g = point_group(group)
     assert satisfies_condition(g, encoding_codes(g, encoding)[0]) == EXPECTED_VALID[group][encoding]
@@ -160,6 +165,9 @@ def test_proposed_encoding_is_blind_to_the_orientation_axis_and_output_relative_
 
 BLIND = {"paper": True, "proposed": True, "output-relative": False, "pair": False,
          "conjugated": True, "absolute": False, "none": True}
+# the public code's tables: blind on p4 for the authors' (a function of h and h1⁻¹h2), not otherwise
+CODE_BLIND = {("authors-code", "p4"): True, ("authors-code", "p4m"): False,
+              ("gevit-code", "p4"): False, ("gevit-code", "p4m"): False}
 
 
 @pytest.mark.parametrize("group", ["p4", "p4m"])
@@ -299,3 +307,82 @@ def test_vit_without_position_embeddings_follows_patch_shifts_and_with_them_does
     assert errs[False] < TOL
     assert errs[True] > CONTROL
     assert torch.equal(model.vit.embeddings.position_embeddings, before)  # the original is untouched
+
+
+# The tables c[v, g, m] printed by the public code, flattened (v slowest), in its own labels:
+# `torch.stack([G.left_action_on_H(h, G.relative_positions) for h in G.elements])` with
+# G = SE2(4) or E2(8) from g_selfatt/groups, at the commits of CODE_SOURCES.
+PRINTED_TABLES = {
+    ("authors-code", "p4"): "0123301223011230123001233012230123011230012330123012230112300123",
+    ("gevit-code", "p4"): "0321210303212103321010323210103221030321210303211032321010323210",
+    ("authors-code", "p4m"): (
+        "0123456730125674230167451230745645670123567430126745230174561230"
+        "3012567423016745123074560123456774561230456701235674301267452301"
+        "2301674512307456012345673012567467452301745612304567012356743012"
+        "1230745601234567301256742301674556743012674523017456123045670123"
+        "4567012356743012674523017456123001234567301256742301674512307456"
+        "7456123045670123567430126745230130125674230167451230745601234567"
+        "6745230174561230456701235674301223016745123074560123456730125674"
+        "5674301267452301745612304567012312307456012345673012567423016745"),
+    ("gevit-code", "p4m"): (
+        "0123456730125674230167451230745645670123745612306745230156743012"
+        "3012567423016745123074560123456756743012456701237456123067452301"
+        "2301674512307456012345673012567467452301567430124567012374561230"
+        "1230745601234567301256742301674574561230674523015674301245670123"
+        "4567012374561230674523015674301201234567301256742301674512307456"
+        "7456123067452301567430124567012312307456012345673012567423016745"
+        "6745230156743012456701237456123023016745123074560123456730125674"
+        "5674301245670123745612306745230130125674230167451230745601234567"),
+}
+
+
+@pytest.mark.parametrize(("variant", "group"), list(PRINTED_TABLES))
+def test_code_tables_reproduce_the_tables_the_public_code_prints(variant, group):
+    from attention_study.equivariance import code_tables
+
+    g = point_group(group)
+    expected = np.array([int(c) for c in PRINTED_TABLES[variant, group]]).reshape(g.order, g.order, g.order)
+    assert np.array_equal(code_tables(g, variant), expected)
+
+
+def test_authors_code_on_p4_is_the_paper_encoding_read_in_the_codes_own_labels():
+    """With the output label v read as h⁻¹ and the inputs as stored, c[v, g, m] = h⁻¹ g⁻¹ m."""
+    from attention_study.equivariance import code_tables
+
+    g = point_group("p4")
+    c = code_tables(g, "authors-code")
+    paper = encoding_codes(g, "paper")[0]
+    assert all(c[g.inv(h), a, b] == paper[h, a, b] for h in range(4) for a in range(4) for b in range(4))
+
+
+@pytest.mark.parametrize("group", ["p4", "p4m"])
+def test_conjugated_equals_proposed_on_p4_only(group):
+    g = point_group(group)
+    same = np.array_equal(encoding_codes(g, "conjugated")[0], encoding_codes(g, "proposed")[0])
+    assert same == (group == "p4")
+
+
+def test_code_variant_must_be_known():
+    from attention_study.equivariance import code_tables
+
+    with pytest.raises(ValueError, match="valid: authors-code, gevit-code"):
+        code_tables(point_group("p4"), "mine")
+
+
+def test_code_tables_orientation_blindness():
+    for (variant, group), expected in CODE_BLIND.items():
+        g = point_group(group)
+        assert orientation_blind(g, encoding_codes(g, variant)[0]) == expected, (variant, group)
+
+
+def test_group_attention_without_rotated_offsets_or_group_term_breaks_rotations_not_translations():
+    g = point_group("p4")
+    torch.manual_seed(0)
+    x = torch.randn(4, 4, 4, 3, dtype=F64)
+    layer = GroupSelfAttention("p4", 4, 3, 8, 2, encoding="none", rotate_offsets=False, encoding_std=1.0)
+    calibrate_logits_(layer, x)
+    act = partial(act_on_group_signal, g)
+    shifts = [GridElement((a, b), 0) for a in range(4) for b in range(4) if (a, b) != (0, 0)]
+    turns = [GridElement((0, 0), r) for r in (1, 2, 3)]
+    assert equivariance_error(layer, x, shifts, act, act) < TOL
+    assert equivariance_error(layer, x, turns, act, act) > CONTROL

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -352,8 +353,114 @@ def _none(g: PointGroup, h: int, a: int, b: int) -> int:
     return 0
 
 
+# --- the tables of the public implementations -----------------------------------------------
+#
+# Romero & Cordonnier's code (GitHub dwromero/g_selfatt) and GE-ViT's fork of it
+# (ZJUCDSYangKaifan/GEVit) do not evaluate a formula for the group part: each builds an integer
+# table ``c[v, g, m]`` (``v`` the output orientation, ``g`` the query's, ``m`` the key's) in two
+# steps, and indexes a learned embedding with it. The steps, in the labels of the code (``e = 4s + k``
+# is the rotation by ``k`` quarter turns, reflected if ``s = 1``; p4 has ``s = 0`` only):
+#
+# 1. ``construct_relative_positions`` (groups/SE2.py, groups/E2.py): a table ``R[a, b]`` of the
+#    group part of the relative position of key orientation ``b`` seen from query orientation ``a``,
+#    made by letting ``a``'s inverse act on the list of labels;
+# 2. ``GroupSelfAttention.initialize_indices`` (nn/group_self_attention.py): for every output
+#    orientation ``v``, ``left_action_on_G(v, ...)`` acts with ``v`` on the spatial offsets and on
+#    ``R`` alike, giving ``c[v] = v · R`` — the action of Proposition 5.2 applied to the whole table.
+#
+# How an element acts on a list of labels (``left_action_on_H``): on p4 (SE2) it shifts the key
+# axis cyclically by ``k``; on p4m (E2) it views the first axis as two blocks of four (unreflected,
+# reflected), shifts them by ``k`` in opposite directions, then for a reflection swaps the blocks
+# (authors) or adds 4 to every label (GE-ViT). GE-ViT also replaced p4's relative table by
+# ``R[a, b] = 2a − b`` (labels mod 4). The functions below rebuild these tables; the tests compare
+# them with the tables the two repositories' code prints.
+
+#: The public code whose tables :data:`GROUP_ENCODINGS` reproduces (repository at commit).
+CODE_SOURCES = {
+    "authors-code": "dwromero/g_selfatt @ 14204b3eb2a9d70329ee8f33a04ac5965c11e8c6",
+    "gevit-code": "ZJUCDSYangKaifan/GEVit @ 33af80ea22653cbc6b14c73c93763835e51840fb",
+}
+
+
+def _shift(x: np.ndarray, k: int, axis: int) -> np.ndarray:
+    """``out[i] = x[(i + k) mod n]`` along ``axis``."""
+    return np.roll(x, -k, axis=axis)
+
+
+def _act_on_labels(group: PointGroup, variant: str, e: int, x: np.ndarray, inverse_angle: bool = False) -> np.ndarray:
+    """The code's ``left_action_on_H`` of its element ``e`` on an integer array of labels ``x``.
+
+    ``inverse_angle`` negates the rotation angle (``construct_relative_positions`` acts with
+    ``(−θ, s)``). p4: shifts the last axis by ``k``. p4m: shifts the two blocks of the first axis
+    by ``±k``, then reflects (swap the blocks, or add 4 to the labels for GE-ViT).
+    """
+    k, s = e % 4, e // 4
+    k = -k if inverse_angle else k
+    if group.order == 4:
+        return _shift(x, k, axis=-1)
+    blocks = x.reshape(2, 4, *x.shape[1:])
+    out = np.stack([_shift(blocks[0], k, 0), _shift(blocks[1], -k, 0)])
+    if s:
+        out = out[::-1] if variant == "authors-code" else out
+        out = (out + 4) % 8 if variant == "gevit-code" else out
+    return out.reshape(x.shape)
+
+
+def code_tables(group: PointGroup, variant: str) -> np.ndarray:
+    """``[|H|, |H|, |H|]`` table ``c[v, g, m]`` in the labels of the public code (see the comment above).
+
+    ``variant``: ``"authors-code"`` or ``"gevit-code"`` (:data:`CODE_SOURCES`).
+    """
+    if variant not in CODE_SOURCES:
+        raise ValueError(f"unknown code variant {variant!r}; valid: {', '.join(CODE_SOURCES)}")
+    o = group.order
+    if o == 4 and variant == "gevit-code":
+        relative = np.array([[(2 * a - b) % 4 for b in range(4)] for a in range(4)])
+    else:
+        labels = np.arange(o)
+        relative = np.stack([_act_on_labels(group, variant, a, labels, inverse_angle=True) for a in range(o)])
+    return np.stack([_act_on_labels(group, variant, v, relative) for v in range(o)])
+
+
+def code_label_to_element(group: PointGroup, variant: str) -> np.ndarray:
+    """``[|H|]``: the index in ``group`` of the matrix by which the code's element ``e`` moves offsets.
+
+    The authors' ``left_action_on_Rd`` moves an offset by ``r^k m^s``: the labels agree with ours.
+    GE-ViT stores coordinates as (column, row), so its rotation by ``k`` quarter turns is our ``r^-k``.
+    """
+    o = group.order
+    if variant == "authors-code":
+        return np.arange(o)
+    return np.array([(4 + e % 4) if e >= 4 else (-e) % 4 for e in range(o)])
+
+
+@cache
+def _code_encoding(group_name: str, variant: str) -> np.ndarray:
+    """``γ(h, h1, h2) = c[λ(h⁻¹), λ(h1⁻¹), λ(h2⁻¹)]`` with ``λ`` the code's label of an element.
+
+    The code's output orientation ``v`` sees offsets as ``M_v (x_j − x_i)``; the layer here sees them
+    as ``h⁻¹(x_j − x_i)``, so ``v`` is the label of ``h⁻¹`` — and likewise for the input
+    orientations, which a lifting layer of the same code produced. This is the one reading under which
+    the code's lifting layer is equivariant for the left-regular action used here.
+    """
+    group = point_group(group_name)
+    c = code_tables(group, variant)
+    label = np.argsort(code_label_to_element(group, variant))  # element -> code label
+    inv = label[group.inverse]
+    return c[np.ix_(inv, inv, inv)]
+
+
+def _authors_code(g: PointGroup, h: int, a: int, b: int) -> int:
+    return int(_code_encoding(g.name, "authors-code")[h, a, b])
+
+
+def _gevit_code(g: PointGroup, h: int, a: int, b: int) -> int:
+    return int(_code_encoding(g.name, "gevit-code")[h, a, b])
+
+
 #: Candidate group parts ``γ(h, h1, h2)`` of the relative encoding: ``h`` is the output orientation,
 #: ``h1`` the query's and ``h2`` the key's. Value: (rule giving an integer code, formula as text).
+#: ``authors-code`` and ``gevit-code`` are the tables of the public code (:func:`code_tables`).
 GROUP_ENCODINGS: dict[str, tuple[Callable[[PointGroup, int, int, int], int], str]] = {
     "paper": (_paper, "h⁻¹h₁⁻¹h₂"),
     "proposed": (_proposed, "h₁⁻¹h₂"),
@@ -362,6 +469,8 @@ GROUP_ENCODINGS: dict[str, tuple[Callable[[PointGroup, int, int, int], int], str
     "conjugated": (_conjugated, "h⁻¹h₁⁻¹h₂h"),
     "absolute": (_absolute, "h₂"),
     "none": (_none, "(none)"),
+    "authors-code": (_authors_code, "g_selfatt's table"),
+    "gevit-code": (_gevit_code, "GE-ViT's table"),
 }
 
 
@@ -411,7 +520,8 @@ class GroupSelfAttention(_AttentionBase):
     Output at ``(x_i, h)``: the mean over query orientations ``h1`` of
     ``Σ_{(x_j, h2)} softmax(q(x_i, h1)·(k(x_j, h2) + ρ(h⁻¹(x_j − x_i)) + ρ_H(γ(h, h1, h2)))) v(x_j, h2)``
     (softmax over all ``(x_j, h2)``), mapped by ``output``. ``encoding`` names ``γ`` in
-    :data:`GROUP_ENCODINGS`.
+    :data:`GROUP_ENCODINGS`. ``rotate_offsets=False`` sees the offset as ``x_j − x_i`` for every
+    ``h`` (with ``encoding="none"``: plain relative positions, a layer blind to the group).
     """
 
     codes: torch.Tensor  # buffer: [|H|, |H|, |H|] codes of γ(h, h1, h2), see encoding_codes
@@ -427,6 +537,7 @@ class GroupSelfAttention(_AttentionBase):
         encoding: str = "output-relative",
         encoding_std: float = 0.02,
         dtype: torch.dtype = torch.float64,
+        rotate_offsets: bool = True,
     ) -> None:
         super().__init__(in_channels, d_model, n_heads, dtype)
         self.group = point_group(group)
@@ -434,7 +545,7 @@ class GroupSelfAttention(_AttentionBase):
         codes, count = encoding_codes(self.group, encoding)
         self.encoding = encoding
         self.register_buffer("codes", torch.as_tensor(codes))
-        self.register_buffer("offset_index", rotated_offsets(self.group, n))
+        self.register_buffer("offset_index", rotated_offsets(self.group, n, rotate_offsets))
         self.rel_key = nn.Parameter(torch.randn(n * n, self.d_head, dtype=dtype) * encoding_std)
         self.rel_group = nn.Parameter(torch.randn(count, self.d_head, dtype=dtype) * encoding_std)
 
@@ -476,6 +587,36 @@ def calibrate_logits_(layer: _AttentionBase, x: torch.Tensor, target_std: float 
         raise ValueError(f"logits have standard deviation {std}; cannot calibrate")
     layer.logit_scale = target_std / std
     return layer.logit_scale
+
+
+def seeded_group_layer(
+    group: str,
+    x: torch.Tensor,
+    encoding: str,
+    d_model: int,
+    n_heads: int,
+    seed: int,
+    logit_std: float | None,
+    encoding_std: float = 0.02,
+    lora: bool = True,
+) -> nn.Module:
+    """A :class:`GroupSelfAttention` for the input ``x`` ``[|H|, N, N, C]``, initialised from ``seed``.
+
+    With ``lora`` its four maps carry random LoRAs (:func:`attention_study.lora.with_lora`). With
+    ``logit_std`` set, its logits on ``x`` are scaled to that standard deviation
+    (:func:`calibrate_logits_`); with ``None`` the layer stays at its initialisation.
+    """
+    from .lora import with_lora
+
+    torch.manual_seed(seed)
+    layer: nn.Module = GroupSelfAttention(
+        group, x.shape[1], x.shape[-1], d_model, n_heads, encoding=encoding, encoding_std=encoding_std
+    )
+    if lora:
+        layer = with_lora(layer)
+    if logit_std is not None:
+        calibrate_logits_(layer, x, target_std=logit_std)  # type: ignore[arg-type]
+    return layer
 
 
 def mean_attention_entropy(logits: torch.Tensor, n_keys_axes: int = 1) -> float:
