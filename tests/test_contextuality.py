@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
+from attention_study import corpus_stats
 from attention_study.contextuality import (
     CLASS_NAMES,
     VERDICTS,
     Comparison,
+    HeadComparison,
     attention_to_classes,
     bert_base_layers,
     bootstrap_ci,
@@ -27,7 +30,9 @@ from attention_study.contextuality import (
     seed_summary,
     self_similarity,
     token_classes,
+    word_sample_mev,
 )
+from attention_study.information import normalised_entropy
 
 BERT_TOKENS = ["[CLS]", "the", "cat", ",", "sat", "##s", ".", "[SEP]"]
 
@@ -119,9 +124,7 @@ def test_contextuality_by_layer_of_static_representations_is_fully_non_contextua
     out = contextuality_by_layer(hidden, occurrences, n_pairs=200, n_draws=20)
     assert np.allclose(out["self_similarity"], 1.0)
     assert np.allclose(out["mev"], 1.0)
-    assert np.allclose(
-        out["self_similarity_adjusted"], out["self_similarity"] - out["baseline_cosine"]
-    )
+    assert np.allclose(out["self_similarity_adjusted"], out["self_similarity"] - out["baseline_cosine"])
     assert np.all(out["baseline_cosine"] < 1.0)
     assert out["intra_similarity"].shape == (2,)
     assert set(out["self_similarity_by_word"]) == {"w0", "w1"}
@@ -257,9 +260,7 @@ def test_compare_measures_the_statistic_and_gives_its_verdict():
 
 def test_seed_summary_counts_verdicts_in_a_fixed_order():
     assert seed_summary(["agree"] * 5) == "agree 5/5"
-    assert seed_summary(["inconclusive", "agree", "disagree", "agree"]) == (
-        "agree 2/4, disagree 1/4, inconclusive 1/4"
-    )
+    assert seed_summary(["inconclusive", "agree", "disagree", "agree"]) == ("agree 2/4, disagree 1/4, inconclusive 1/4")
     with pytest.raises(ValueError, match="unknown"):
         seed_summary(["yes"])
     with pytest.raises(ValueError, match="no verdicts"):
@@ -278,42 +279,101 @@ def test_format_comparisons_prints_one_row_per_finding_and_a_seed_column_when_as
         format_comparisons(rows, by_seed=[rows[:1]])
 
 
-def test_bert_base_layers_match_relative_depth():
-    assert bert_base_layers(1, 4, 6) == [0, 1]
-    assert bert_base_layers(6, 10, 6) == [2, 3, 4]
-    assert bert_base_layers(9, 12, 6) == [4, 5]
-    assert bert_base_layers(1, 12, 12) == list(range(12))
-    assert bert_base_layers(6, 10, 12) == [5, 6, 7, 8, 9]
+def test_bert_base_layers_match_relative_depth_counting_from_zero():
+    assert bert_base_layers(0, 3, 6) == [0, 1]  # the paper's layers 1-4
+    assert bert_base_layers(5, 9, 6) == [2, 3, 4]  # the paper's 6-10
+    assert bert_base_layers(8, 11, 6) == [4, 5]  # the paper's 9-12
+    assert bert_base_layers(0, 11, 12) == list(range(12))
+    assert bert_base_layers(5, 9, 12) == [5, 6, 7, 8, 9]
+    assert bert_base_layers(0, 0, 24) == [0, 1]
     with pytest.raises(ValueError, match="first"):
         bert_base_layers(5, 4, 6)
+    with pytest.raises(ValueError, match="11"):
+        bert_base_layers(0, 12, 6)
 
 
-def synthetic_clark_texts(n_texts=6, n=5, layers=3, heads=2, seed=4):
-    """Heads that attend uniformly, except layer 1 head 0 (previous token) and layer 3 head 1 ([SEP])."""
+def head_comparison(low, high, side=">", threshold=0.5, layers=(1,)):
+    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    return HeadComparison("f", "p", "s", side, threshold, (low + high) / 2, low, high, layers, 0.99)
+
+
+def test_head_comparison_agrees_when_one_tested_head_clears_the_threshold():
+    low = [[0.9, 0.9], [0.1, 0.6]]
+    high = [[1.0, 1.0], [0.2, 0.7]]
+    c = head_comparison(low, high)  # only layer 1 is tested: its head 1 lies above 0.5
+    assert c.verdict == "agree" and c.count().tolist() == [1] and c.best() == (1, 1)
+    assert c.ours() == "1/2 heads; best L1 H1 0.65 [0.60, 0.70]"
+    assert c.criterion == "some head of L1: s > 0.5"
+    assert head_comparison([[0.9, 0.9], [0.1, 0.2]], [[1, 1], [0.2, 0.3]]).verdict == "disagree"
+    assert head_comparison([[0.9, 0.9], [0.1, 0.45]], [[1, 1], [0.2, 0.55]]).verdict == "inconclusive"
+    below = head_comparison([[0.0, 0.1]], [[0.2, 0.3]], side="<", layers=(0,))
+    assert below.verdict == "agree" and below.best() == (0, 0) and below.count("agree").tolist() == [2]
+    with pytest.raises(ValueError, match="layers"):
+        head_comparison(low, high, layers=(2,))
+    with pytest.raises(ValueError, match="empty"):
+        head_comparison([[0.3]], [[0.2]], layers=(0,))
+    with pytest.raises(ValueError, match="unknown verdict"):
+        c.count("yes")
+    assert "1/2 heads" in format_comparisons([comparison(">", 0.1, 0.3), c])
+
+
+def synthetic_clark_statistics(n_texts=12, n=12, layers=3, heads=2, seed=4):
+    """Corpus sums of texts in which every head attends almost uniformly, except layer 0 head 0
+    (previous token) and layer 2 head 1 (the comma): one block per text."""
     rng = np.random.default_rng(seed)
-    tokens = ["[CLS]", "a", ",", "b", "[SEP]"]
-    per_text, shares, ent = [], [], []
-    for _ in range(n_texts):
+    tokens = ["[CLS]", "a", ",", *"bcdefghi", "[SEP]"]
+    sums = corpus_stats._empty_sums(layers, heads, 2, 0, False, blocks=n_texts)
+    masks = token_classes(tokens)
+    for k in range(n_texts):
         a = np.full((layers, heads, n, n), 1 / n) + rng.uniform(0, 0.01, size=(layers, heads, n, n))
         a[0, 0] = np.eye(n, k=-1)
         a[0, 0, 0, 0] = 1.0
-        a[2, 1] = 0.0
-        a[2, 1, :, -1] = 1.0
+        a[2, 1] = 0.05
+        a[2, 1, :, 2] = 1.0
         a /= a.sum(axis=-1, keepdims=True)
-        per_text.append(attention_to_classes(a, tokens))
-        shares.append({c: float(m.mean()) for c, m in token_classes(tokens).items()})
-        h = -(a * np.log2(np.where(a > 0, a, 1))).sum(axis=-1).mean(axis=-1) / np.log2(n)
-        ent.append(h)
-    return per_text, shares, ent
+        per_class = attention_to_classes(a, tokens)
+        items = {
+            "texts": 1.0, "sequences": 1.0, "queries": n, "neighbour_queries": n - 1,
+            "normalised_entropy": normalised_entropy(a) * n, "normalised_rows": n,
+            **{c: per_class[c] * n for c in ("cls", "sep", "punctuation", "self")},
+            **{c: per_class[c] * (n - 1) for c in ("previous", "next")},
+            "class_tokens": np.array([masks[c].sum() for c in ("cls", "sep", "punctuation")], dtype=float),
+        }  # fmt: skip
+        for key, value in items.items():
+            sums["block:" + key][k] = torch.as_tensor(value, dtype=torch.float64)
+    for key in corpus_stats.BLOCK_KEYS:
+        sums[key] = sums["block:" + key].sum(dim=0)
+    return corpus_stats.HeadStatistics("synthetic", layers, heads, 2, (), sums)
 
 
-def test_clark_comparisons_find_a_previous_token_head_and_no_self_attending_head():
-    rows = clark_comparisons(*synthetic_clark_texts(), n_resamples=200)
+def test_clark_comparisons_test_heads_one_by_one_with_a_corrected_confidence():
+    stats = synthetic_clark_statistics()
+    rows = clark_comparisons(stats, n_resamples=400)
     assert len(rows) == 7 and all(r.verdict in VERDICTS for r in rows)
     by_finding = {r.finding: r for r in rows}
-    assert by_finding["Some heads attend mostly to the previous/next token"].verdict == "agree"
-    assert by_finding["Heads put little attention on the current token"].verdict == "agree"
+    neighbours = by_finding["Some heads attend mostly to the previous/next token"]
+    assert isinstance(neighbours, HeadComparison) and neighbours.verdict == "agree"
+    assert neighbours.best() == (0, 0) and neighbours.count().sum() == 1
+    assert neighbours.confidence == pytest.approx(1 - 0.05 / 7 / 6)
+    punct = by_finding["Deep heads attend to periods and commas"]  # deep layers of 3: layer 2
+    assert punct.layers == (2,) and punct.verdict == "agree" and punct.best() == (2, 1)
+    assert by_finding["Most heads put little weight on the current token"].verdict == "agree"
     assert rows[0].confidence == pytest.approx(1 - 0.05 / 7)
+    assert rows[2].verdict == "disagree"  # [SEP] gets about 1/12 of the attention, not over half
+
+
+def test_word_sample_mev_of_static_words_is_one_and_its_baseline_is_lower():
+    rng = np.random.default_rng(2)
+    words, m, depth, d = 6, 4, 2, 8
+    vocab = rng.normal(size=(words, d))
+    vectors = np.repeat(vocab[:, None, None, :], m, axis=1).repeat(depth, axis=2)  # [W, m, depth, d]
+    texts = np.arange(words * m).reshape(words, m) % 10
+    mev, baseline = word_sample_mev(vectors, texts, n_draws=30)
+    assert mev.shape == (words, depth) and np.allclose(mev, 1.0)
+    assert baseline.shape == (depth,) and np.all(baseline < 0.9) and np.all(baseline >= 1 / m)
+    texts[3, 2] = -1
+    with pytest.raises(ValueError, match="word 3 has fewer than 4 samples"):
+        word_sample_mev(vectors, texts)
 
 
 def test_ethayarajh_comparisons_on_static_and_random_representations():
@@ -341,8 +401,8 @@ def test_nearest_pairs_name_the_tokens_behind_yuns_distances():
 
     rng = np.random.default_rng(0)
     reps = [rng.normal(size=(3, 5, 4)), rng.normal(size=(3, 4, 4)), rng.normal(size=(3, 6, 4))]
-    reps[2][1, 3] = reps[0][1, 2] + 1e-3          # layer 1: token 2 of sequence 0 ~ token 3 of sequence 2
-    reps[1][2, 3] = reps[1][2, 0] + 1e-4          # layer 2: tokens 0 and 3 of sequence 1
+    reps[2][1, 3] = reps[0][1, 2] + 1e-3  # layer 1: token 2 of sequence 0 ~ token 3 of sequence 2
+    reps[1][2, 3] = reps[1][2, 0] + 1e-4  # layer 2: tokens 0 and 3 of sequence 1
     pairs = nearest_pairs(reps)
     reference = min_distances_within_across(reps)
     assert pairs[1]["across"][:4] == (0, 2, 2, 3)
@@ -353,3 +413,12 @@ def test_nearest_pairs_name_the_tokens_behind_yuns_distances():
         assert p["median"] == pytest.approx(reference["median"][layer])
     with pytest.raises(ValueError, match="at least two sequences"):
         nearest_pairs(reps[:1])
+
+
+def test_head_comparison_power_reads_the_standard_error_from_normal_intervals():
+    # a 95% normal interval of half-width 1.96 SE with SE = 0.01: margin (1.96 + 0.84) * 0.01
+    c = HeadComparison("f", "p", "s", ">", 0.5, np.full((1, 2), 0.6), np.full((1, 2), 0.6 - 0.0196),
+                       np.full((1, 2), 0.6 + 0.0196), (0,), 0.95)  # fmt: skip
+    assert c.detectable_margin(0.8) == pytest.approx((1.959964 + 0.841621) * 0.01, rel=1e-3)
+    with pytest.raises(ValueError, match="power"):
+        c.detectable_margin(1.0)

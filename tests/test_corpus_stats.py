@@ -16,13 +16,15 @@ import torch
 from attention_study import corpus_stats
 from attention_study.contextuality import (
     attention_to_classes,
+    ethayarajh_corpus_comparisons,
     intra_sentence_similarity,
     max_explainable_variance,
     self_similarity,
+    word_sample_mev,
 )
-from attention_study.corpus_stats import HeadStatistics, head_statistics
+from attention_study.corpus_stats import HeadStatistics, frequent_words, head_statistics
 from attention_study.heads import first_token_scores, previous_token_scores
-from attention_study.information import entropy
+from attention_study.information import entropy, normalised_entropy
 from attention_study.models import load
 from attention_study.tracing import Trace, trace
 
@@ -75,9 +77,7 @@ def minilm():
 
 def _word_positions(tr: Trace, word: str) -> list[int]:
     """Non-special positions whose token spells ``word`` (GPT-2 marks a leading space with Ġ)."""
-    return [
-        i for i, tok in enumerate(tr.tokens) if not bool(tr.special[i]) and tok.removeprefix("Ġ") == word
-    ]
+    return [i for i, tok in enumerate(tr.tokens) if not bool(tr.special[i]) and tok.removeprefix("Ġ") == word]
 
 
 def _cross_pair_mean(vectors: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -130,8 +130,11 @@ def assert_matches(stats: HeadStatistics, ref: dict[str, np.ndarray], atol: floa
         **stats.attention_to_classes(),
     }
     if stats.words:
-        got.update(self_cross=stats.self_similarity(), self_all=stats.self_similarity(same_sequence_pairs=True),
-                   counts=stats.word_counts)
+        got.update(
+            self_cross=stats.self_similarity(),
+            self_all=stats.self_similarity(same_sequence_pairs=True),
+            counts=stats.word_counts,
+        )
         if "word_gram" in stats.sums:
             got["mev"] = stats.mev
     for key, value in got.items():
@@ -154,8 +157,7 @@ def test_streamed_statistics_equal_direct_computation_over_single_traces(fixture
 
 
 def test_minilm_statistics_equal_direct_computation(minilm) -> None:
-    stats = head_statistics(minilm, iter(MINILM_TEXTS), batch_size=2, words=MINILM_WORDS, word_mev=True,
-                            progress=False)
+    stats = head_statistics(minilm, iter(MINILM_TEXTS), batch_size=2, words=MINILM_WORDS, word_mev=True, progress=False)
     ref = reference_statistics([trace(minilm, text) for text in MINILM_TEXTS], MINILM_WORDS)
     assert stats.entropy.shape == (minilm.n_layers, minilm.n_heads)
     assert stats.anisotropy.shape == (minilm.n_layers + 1,)
@@ -268,8 +270,10 @@ def test_max_tokens_splits_long_texts_into_windows(tiny_bert) -> None:
     text = _long_text(60)
     corpus = [TINY_TEXTS[0], text]
     stats = head_statistics(tiny_bert, corpus, max_tokens=16, progress=False)
-    windows = [list(w) for w in tiny_bert.tokenizer(text, truncation=True, max_length=16,
-                                                      return_overflowing_tokens=True)["input_ids"]]
+    windows = [
+        list(w)
+        for w in tiny_bert.tokenizer(text, truncation=True, max_length=16, return_overflowing_tokens=True)["input_ids"]
+    ]
     assert all(len(w) <= 16 and w[0] == tiny_bert.tokenizer.cls_token_id for w in windows)
     content = sum(len(w) - 2 for w in windows)
     assert content == len(tiny_bert.tokenizer(text, add_special_tokens=False)["input_ids"])  # nothing dropped
@@ -403,8 +407,19 @@ def test_two_processes_equal_one_process(tiny_gpt2_dir: Path, tiny_gpt2, tmp_pat
     script.write_text(textwrap.dedent(_TWO_PROCESS_SCRIPT))
     out = tmp_path / "stats.pt"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
-               str(tiny_gpt2_dir), str(out), "|".join(TINY_TEXTS), "|".join(GPT2_WORDS)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(script),
+        str(tiny_gpt2_dir),
+        str(out),
+        "|".join(TINY_TEXTS),
+        "|".join(GPT2_WORDS),
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     one = head_statistics(tiny_gpt2, TINY_TEXTS, batch_size=3, words=GPT2_WORDS, word_mev=True, progress=False)
@@ -415,3 +430,111 @@ def test_two_processes_equal_one_process(tiny_gpt2_dir: Path, tiny_gpt2, tmp_pat
     n_tokens = len(tiny_gpt2.tokenizer(" ".join(["dog"] * 80))["input_ids"])
     assert results[1]["failure"].startswith(f"ValueError: corpus item 1 has {n_tokens} tokens")
     assert results[0]["failure"] == "RuntimeError: head_statistics failed on 1 other process(es); see their error"
+
+
+# ---------------------------------------------------------------------------------------------
+# normalised entropy, blocks and the bootstrap, word samples
+
+
+@pytest.mark.parametrize("fixture", ["tiny_bert", "tiny_gpt2"])
+def test_normalised_entropy_pools_the_per_row_normalised_entropy(fixture: str, request) -> None:
+    loaded = request.getfixturevalue(fixture)
+    causal = loaded.role == "causal"
+    stats = head_statistics(loaded, TINY_TEXTS, batch_size=4, progress=False)
+    traces = [trace(loaded, text) for text in TINY_TEXTS]
+    rows = [t.n_tokens - 1 if causal else t.n_tokens for t in traces]  # causal row 0 sees one key
+    pooled = sum(normalised_entropy(t.attentions, causal=causal) * r for t, r in zip(traces, rows, strict=True))
+    np.testing.assert_allclose(stats.normalised_entropy, pooled / sum(rows), atol=1e-6, rtol=1e-6)
+    assert np.all((stats.normalised_entropy > 0) & (stats.normalised_entropy < 1))
+
+
+def test_blocks_add_up_to_the_totals_and_one_block_per_text_is_that_text_alone(tiny_bert) -> None:
+    texts = TINY_TEXTS[:4]
+    stats = head_statistics(tiny_bert, texts, batch_size=3, blocks=len(texts), progress=False)
+    assert stats.n_blocks == 4
+    blocks = stats.blocks()
+    for key, value in blocks.items():
+        np.testing.assert_allclose(value.sum(axis=0), stats.sums[key].numpy(), atol=1e-9, err_msg=key)
+    alone = head_statistics(tiny_bert, [texts[2]], progress=False)
+    for key in corpus_stats.BLOCK_KEYS:
+        np.testing.assert_allclose(blocks[key][2], alone.sums[key].numpy(), atol=1e-6, rtol=1e-6, err_msg=key)
+    two = head_statistics(tiny_bert, texts, blocks=2, progress=False).blocks()  # text i in block i mod 2
+    np.testing.assert_allclose(two["queries"], [blocks["queries"][[0, 2]].sum(), blocks["queries"][[1, 3]].sum()])
+    with pytest.raises(ValueError, match="blocks=K"):
+        alone.blocks()
+    with pytest.raises(ValueError, match="blocks must be an int >= 0"):
+        head_statistics(tiny_bert, texts, blocks=-1, progress=False)
+
+
+def test_resample_weights_blocks_and_never_pairs_a_text_with_its_copy(minilm) -> None:
+    stats = head_statistics(minilm, MINILM_TEXTS, blocks=len(MINILM_TEXTS), progress=False)
+    same = stats.resample(np.ones(len(MINILM_TEXTS)))
+    np.testing.assert_allclose(same.anisotropy, stats.anisotropy, atol=1e-12)
+    np.testing.assert_allclose(same.attention_to_classes()["cls"], stats.attention_to_classes()["cls"], atol=1e-12)
+    # text 0 twice, text 1 once, the rest left out: cross-text pairs of that corpus, copies never paired
+    drawn = stats.resample(np.bincount([0, 0, 1], minlength=len(MINILM_TEXTS)))
+    traces = [trace(minilm, MINILM_TEXTS[k]) for k in (0, 0, 1)]
+    kept = [t.hidden_states.double().numpy()[:, ~t.special.numpy()].transpose(1, 0, 2) for t in traces]
+    groups = np.concatenate([np.full(len(h), k) for k, h in zip((0, 0, 1), kept, strict=True)])
+    np.testing.assert_allclose(drawn.anisotropy, _cross_pair_mean(np.concatenate(kept), groups), atol=1e-6)
+    many = stats.resample(np.ones((3, len(MINILM_TEXTS))))
+    assert many.entropy.shape == (3, minilm.n_layers, minilm.n_heads) and many.anisotropy.shape[0] == 3
+    with pytest.raises(ValueError, match="non-negative counts"):
+        stats.resample(np.ones(2))
+
+
+def test_bootstrap_gives_an_interval_around_the_estimate(minilm) -> None:
+    stats = head_statistics(minilm, TINY_TEXTS, blocks=len(TINY_TEXTS), progress=False)
+    est, low, high = stats.bootstrap(lambda v: v.attention_to_classes()["cls"], n_resamples=300)
+    np.testing.assert_allclose(est, stats.attention_to_classes()["cls"], atol=1e-12)
+    assert est.shape == (minilm.n_layers, minilm.n_heads) and np.all((low <= est) & (est <= high))
+    _, n_low, n_high = stats.bootstrap(lambda v: v.anisotropy, n_resamples=300, interval="normal", confidence=0.99)
+    _, p_low, p_high = stats.bootstrap(lambda v: v.anisotropy, n_resamples=300, confidence=0.5)
+    assert np.all(n_high - n_low > p_high - p_low)  # a 99% interval is wider than a 50% one
+    with pytest.raises(ValueError, match="interval"):
+        stats.bootstrap(lambda v: v.entropy, interval="bca")
+    with pytest.raises(ValueError, match="n_resamples"):
+        stats.bootstrap(lambda v: v.entropy, n_resamples=10)
+
+
+def test_word_samples_are_the_first_occurrence_in_the_first_texts(minilm) -> None:
+    stats = head_statistics(minilm, MINILM_TEXTS, batch_size=2, words=MINILM_WORDS, word_samples=2, progress=False)
+    vectors, texts = stats.word_samples()
+    assert vectors.shape == (3, 2, minilm.n_layers + 1, 384)
+    the = MINILM_WORDS.index("the")
+    assert texts[the].tolist() == [0, 1]  # "The magician ..." and "The dog ...": first two texts
+    assert texts[MINILM_WORDS.index("rabbits")].tolist() == [0, 4]
+    first = trace(minilm, MINILM_TEXTS[1])
+    np.testing.assert_allclose(vectors[the, 1], first.hidden_states[:, _word_positions(first, "the")[0]], atol=1e-5)
+    half = head_statistics(minilm, MINILM_TEXTS[:2], words=MINILM_WORDS, word_samples=2, progress=False)
+    assert half.word_samples()[1].tolist() == [[0, 1], [0, -1], [0, -1]]
+    with pytest.raises(ValueError, match="word_samples=m"):
+        head_statistics(minilm, MINILM_TEXTS[:1], words=MINILM_WORDS, progress=False).word_samples()
+
+
+def test_merge_keeps_the_samples_of_the_earliest_texts() -> None:
+    def part(texts: list[list[int]], value: float) -> dict[str, torch.Tensor]:
+        return {"texts": torch.tensor(texts), "vectors": torch.full((len(texts), 2, 1, 1), value)}
+
+    merged = corpus_stats._merge_samples(part([[3, 5], [-1, -1]], 1.0), part([[0, 4], [2, -1]], 2.0))
+    assert merged["texts"].tolist() == [[0, 3], [2, -1]]
+    assert merged["vectors"][:, :, 0, 0].tolist() == [[2.0, 1.0], [2.0, 0.0]]
+
+
+def test_ethayarajh_corpus_comparisons_run_on_corpus_statistics(minilm) -> None:
+    texts = [*MINILM_TEXTS, *TINY_TEXTS]
+    stats = head_statistics(
+        minilm, texts, words=("the", "magician", "dog"), word_samples=2, blocks=len(texts), progress=False
+    )
+    mev, baseline = word_sample_mev(*stats.word_samples(), n_draws=20)
+    rows = ethayarajh_corpus_comparisons(stats, mev, baseline, stopwords=("the", "dog"), n_resamples=200)
+    assert [r.finding.split()[0] for r in rows] == ["Representations", "Upper", "A", "BERT:", "BERT:"]
+    assert rows[0].verdict == "agree" and rows[0].confidence == pytest.approx(1 - 0.05 / 5)
+
+
+def test_frequent_words_are_whole_word_tokens_in_enough_texts(minilm) -> None:
+    texts = ["The dog barked.", "the dog slept", "A magician's dog.", "unbelievable"]
+    assert frequent_words(minilm, texts, 2) == ("dog", "the")
+    assert frequent_words(minilm, texts, 4) == ()
+    with pytest.raises(ValueError, match="min_texts"):
+        frequent_words(minilm, texts, 0)

@@ -18,9 +18,15 @@ Three groups of small functions over plain arrays (NumPy or torch in, NumPy ``fl
    confidence interval give a computed verdict (agree / disagree / inconclusive) —
    :func:`bootstrap_ci`, :func:`compare`, :class:`Comparison`, :func:`format_comparisons`,
    :func:`seed_summary`; the findings of Clark et al. 2019 and Ethayarajh 2019 as used by the
-   book are :func:`clark_comparisons` and :func:`ethayarajh_comparisons`.
+   book are :func:`clark_comparisons` (on corpus statistics, with per-head tests as
+   :class:`HeadComparison`), :func:`ethayarajh_comparisons` (on :func:`contextuality_by_layer`) and
+   :func:`ethayarajh_corpus_comparisons` (on corpus statistics, with :func:`word_sample_mev`).
 
-Anisotropy convention (as in Ethayarajh 2019): at each layer, the baseline of self-similarity and
+Layers are numbered from 0. Hidden states ``[layer + 1]`` are named by :func:`hidden_label`:
+``emb`` (the embedding output), then ``L0``, ``L1``, ... (the output of that layer).
+
+Anisotropy convention (as in Ethayarajh 2019, uncentred: cosines of the representations as they
+are, no mean removed): at each layer, the baseline of self-similarity and
 of intra-sentence similarity is the mean cosine similarity between representations of randomly
 drawn token pairs from *different* sentences; the baseline of MEV is the MEV of randomly drawn
 tokens (from different sentences) in a set of the same size as the word's occurrences. The
@@ -42,19 +48,25 @@ from .information import as_distribution
 from .validation import finite_float64
 
 __all__ = [
+    "CLARK_BANDS",
     "CLASS_NAMES",
     "VERDICTS",
     "Comparison",
+    "HeadComparison",
     "attention_to_classes",
     "bert_base_layers",
     "bootstrap_ci",
     "clark_comparisons",
     "compare",
     "contextuality_by_layer",
+    "corpus_contextuality",
     "ethayarajh_comparisons",
+    "ethayarajh_corpus_comparisons",
     "format_comparisons",
+    "hidden_label",
     "intra_sentence_similarity",
     "layer_representations",
+    "layer_span",
     "max_explainable_variance",
     "min_distance_across_distinct_prefixes",
     "min_distances_within_across",
@@ -66,6 +78,7 @@ __all__ = [
     "self_similarity",
     "static_embeddings",
     "token_classes",
+    "word_sample_mev",
     "yun_distances",
 ]
 
@@ -608,6 +621,97 @@ class Comparison:
         return f"{self.estimate:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
 
 
+@dataclass(frozen=True)
+class HeadComparison:
+    """A published finding about *individual heads*, tested head by head.
+
+    ``estimate``, ``low`` and ``high`` are ``[layer, head]``: each head's statistic and its interval,
+    at a ``confidence`` that already carries the multiple-comparison correction over the ``heads``
+    tested (those of ``layers``). A head *agrees* when its interval lies wholly on ``side`` of
+    ``threshold`` and *disagrees* when it lies wholly on the other side. The finding ("some head
+    of these layers ...") is **agree** when at least one tested head agrees, **disagree** when every
+    tested head disagrees, **inconclusive** otherwise.
+    """
+
+    finding: str
+    paper: str
+    statistic: str
+    side: str
+    threshold: float
+    estimate: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    layers: tuple[int, ...]
+    confidence: float
+
+    def __post_init__(self) -> None:
+        if self.side not in (">", "<"):
+            raise ValueError(f"side must be '>' or '<', got {self.side!r}")
+        shapes = {np.shape(self.estimate), np.shape(self.low), np.shape(self.high)}
+        if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+            raise ValueError(f"estimate, low and high must be one [layer, head] shape, got {shapes}")
+        n_layers = np.shape(self.estimate)[0]
+        if not self.layers or any(not 0 <= k < n_layers for k in self.layers):
+            raise ValueError(f"layers must be a non-empty subset of 0..{n_layers - 1}, got {self.layers}")
+        if np.any(np.asarray(self.low) > np.asarray(self.high)):
+            raise ValueError("an interval is empty (low > high)")
+
+    @property
+    def head_verdicts(self) -> np.ndarray:
+        """``[len(layers), head]`` verdict of each tested head."""
+        low, high = np.asarray(self.low)[list(self.layers)], np.asarray(self.high)[list(self.layers)]
+        above, below = low > self.threshold, high < self.threshold
+        agree, disagree = (above, below) if self.side == ">" else (below, above)
+        return np.where(agree, "agree", np.where(disagree, "disagree", "inconclusive"))
+
+    def count(self, verdict: str = "agree") -> np.ndarray:
+        """``[len(layers)]`` number of heads per tested layer with that verdict."""
+        if verdict not in VERDICTS:
+            raise ValueError(f"unknown verdict {verdict!r}; valid: {VERDICTS}")
+        return (self.head_verdicts == verdict).sum(axis=1)
+
+    @property
+    def verdict(self) -> str:
+        """``"agree"``, ``"disagree"`` or ``"inconclusive"`` (see the class docstring)."""
+        heads = self.head_verdicts
+        return "agree" if (heads == "agree").any() else "disagree" if (heads == "disagree").all() else "inconclusive"
+
+    @property
+    def criterion(self) -> str:
+        return f"some head of {layer_span(self.layers)}: {self.statistic} {self.side} {self.threshold:g}"
+
+    def best(self) -> tuple[int, int]:
+        """The tested head whose interval goes furthest to the paper's side (largest lower bound
+        for ``>``, smallest upper bound for ``<``; ties: the first in layer, head order)."""
+        bound = np.asarray(self.low) if self.side == ">" else -np.asarray(self.high)
+        masked = np.full(bound.shape, -np.inf)
+        masked[list(self.layers)] = bound[list(self.layers)]
+        layer, head = np.unravel_index(int(np.argmax(masked)), masked.shape)
+        return int(layer), int(head)
+
+    def detectable_margin(self, power: float = 0.8) -> float:
+        """The distance from the threshold at which a tested head is declared on the paper's side
+        with probability ``power``: ``(z_c + z_power) · SE`` for the widest tested interval, its
+        standard error read from the interval as a normal one (``half-width / z_c``)."""
+        from scipy.stats import norm
+
+        if not 0 < power < 1:
+            raise ValueError(f"power must be in (0, 1), got {power}")
+        z_c = float(norm.ppf(1 - (1 - self.confidence) / 2))
+        width = (np.asarray(self.high) - np.asarray(self.low))[list(self.layers)].max()
+        return float((z_c + norm.ppf(power)) * width / (2 * z_c))
+
+    def ours(self, digits: int = 2) -> str:
+        """``"3/24 heads; best L4 H7 0.41 [0.35, 0.47]"``."""
+        layer, head = self.best()
+        n = self.head_verdicts.size
+        est, low, high = (float(np.asarray(x)[layer, head]) for x in (self.estimate, self.low, self.high))
+        return (
+            f"{int(self.count().sum())}/{n} heads; best L{layer} H{head} "
+            f"{est:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+        )
+
+
 def compare(
     finding: str,
     paper: str,
@@ -641,8 +745,8 @@ def seed_summary(verdicts: Sequence[str]) -> str:
 
 
 def format_comparisons(
-    comparisons: Sequence[Comparison],
-    by_seed: Sequence[Sequence[Comparison]] | None = None,
+    comparisons: Sequence[Comparison | HeadComparison],
+    by_seed: Sequence[Sequence[Comparison | HeadComparison]] | None = None,
     digits: int = 2,
 ) -> str:
     """A text table with one row per finding: finding, paper, ours [CI], criterion, verdict.
@@ -664,118 +768,265 @@ def format_comparisons(
     return "\n".join(lines)
 
 
+def layer_span(layers: Sequence[int]) -> str:
+    """``"L2-4"`` for consecutive 0-based layers 2, 3, 4; ``"L5"`` for one layer."""
+    layers = list(layers)
+    return f"L{layers[0]}-{layers[-1]}" if len(layers) > 1 else f"L{layers[0]}"
+
+
+def hidden_label(k: int) -> str:
+    """Name of hidden state ``k`` of ``[layer + 1]``: ``"emb"`` (the embedding output) for 0, else
+    the 0-based layer whose output it is, ``"L{k − 1}"``."""
+    return "emb" if k == 0 else f"L{k - 1}"
+
+
 def bert_base_layers(first: int, last: int, n_layers: int, reference: int = 12) -> list[int]:
-    """0-based layers of an ``n_layers`` model that overlap layers ``first..last`` (1-based) of a
-    ``reference``-layer model, matching relative depth: layer ``k`` covers ``((k−1)·R/n, k·R/n]``."""
-    if not 1 <= first <= last <= reference:
-        raise ValueError(f"need 1 <= first <= last <= {reference}, got {first}..{last}")
+    """0-based layers of an ``n_layers`` model that overlap the 0-based layers ``first..last`` of a
+    ``reference``-layer model (BERT-base: 12), matching relative depth: layer ``k`` covers the
+    reference's ``[k·R/n, (k+1)·R/n)``. (A paper that counts from 1 names layer ``k`` as ``k + 1``.)"""
+    if not 0 <= first <= last < reference:
+        raise ValueError(f"need 0 <= first <= last <= {reference - 1}, got {first}..{last}")
     if n_layers < 1:
         raise ValueError(f"n_layers must be >= 1, got {n_layers}")
     scale = reference / n_layers
-    return [k - 1 for k in range(1, n_layers + 1) if (k - 1) * scale < last and k * scale > first - 1]
+    return [k for k in range(n_layers) if k * scale < last + 1 and (k + 1) * scale > first]
+
+
+#: Clark et al. (2019)'s layer bands of BERT-base, 0-based (the paper's layers 1-4, 6-10, 9-12, 1-6).
+CLARK_BANDS = {"early": (0, 3), "middle": (5, 9), "deep": (8, 11), "first half": (0, 5)}
+
+
+def _comparison(
+    spec: tuple[str, str, str, str, float], interval: tuple[Any, Any, Any], confidence: float
+) -> Comparison:
+    """A :class:`Comparison` from a ``(finding, paper, statistic, side, threshold)`` spec and an interval."""
+    estimate, low, high = (float(np.asarray(x)) for x in interval)
+    return Comparison(*spec, estimate, low, high, confidence)
 
 
 def clark_comparisons(
-    per_text: Sequence[Mapping[str, np.ndarray]],
-    shares: Sequence[Mapping[str, float]],
-    normalised_entropy: Sequence[np.ndarray],
+    stats: Any,
+    *,
+    family_error_rate: float = 0.05,
+    punctuation_factor: float = 2.0,
+    n_resamples: int = 4000,
+    seed: int = 0,
+) -> list[Comparison | HeadComparison]:
+    """Clark et al. (2019)'s findings about BERT-base's heads, tested on another encoder's corpus
+    statistics.
+
+    Args:
+        stats: a :class:`attention_study.corpus_stats.HeadStatistics` with blocks (units of the
+            bootstrap: its blocks, the texts when every text is its own block).
+        family_error_rate: the chance that any interval misses, Bonferroni-split over the seven
+            findings, and within a per-head finding over its heads.
+        punctuation_factor: a head "attends to punctuation" when its mean weight on punctuation is
+            more than this many times punctuation's share of the tokens (what a uniform head gives).
+
+    Findings (layer bands of BERT-base mapped by :func:`bert_base_layers`, see
+    :data:`CLARK_BANDS`): broad attention in the early band (normalised entropy, early minus later
+    layers, > 0); ``[CLS]`` early minus later > 0; ``[SEP]`` in the middle band > 0.5; some
+    deep-band head above ``punctuation_factor`` × share on punctuation (per head); some head above
+    0.5 on its previous or next token (per head); the largest such head of the first half minus the
+    second half > 0; the median head's weight on the current token < 0.1. Percentile intervals for
+    the finding-level statistics; normal bootstrap intervals for the per-head ones, whose corrected
+    confidence is too high for percentiles of a few thousand resamples.
+    """
+    n_layers = stats.n_layers
+    band = {name: bert_base_layers(a, b, n_layers) for name, (a, b) in CLARK_BANDS.items()}
+    early, middle, deep, first_half = band["early"], band["middle"], band["deep"], band["first half"]
+    later = [k for k in range(n_layers) if k not in early]
+    second_half = [k for k in range(n_layers) if k not in first_half] or first_half[-1:]
+    n_findings = 7
+    confidence = 1 - family_error_rate / n_findings
+
+    def classes(v: Any, name: str) -> np.ndarray:
+        return v.attention_to_classes()[name]  # [R, L, H]
+
+    def positional(v: Any) -> np.ndarray:
+        return np.maximum(classes(v, "previous"), classes(v, "next"))
+
+    def band_mean(x: np.ndarray, layers: list[int]) -> np.ndarray:
+        return x[:, layers].mean(axis=(1, 2))
+
+    specs: list[tuple[tuple[str, str, str, str, float], Callable[[Any], np.ndarray]]] = [
+        (
+            ("Lower layers attend broadly", "broadest early", f"norm. entropy {layer_span(early)} - rest", ">", 0.0),
+            lambda v: band_mean(v.normalised_entropy, early) - band_mean(v.normalised_entropy, later),
+        ),
+        (
+            ("Early heads attend to [CLS]", "[CLS] peaks early", f"[CLS] {layer_span(early)} - rest", ">", 0.0),
+            lambda v: band_mean(classes(v, "cls"), early) - band_mean(classes(v, "cls"), later),
+        ),
+        (
+            ("Middle heads attend to [SEP]", "over half", f"[SEP] in {layer_span(middle)}", ">", 0.5),
+            lambda v: band_mean(classes(v, "sep"), middle),
+        ),
+        (
+            (
+                "... especially in early layers",
+                "mostly early",
+                f"max prev/next {layer_span(first_half)} - {layer_span(second_half)}",
+                ">",
+                0.0,
+            ),
+            lambda v: positional(v)[:, first_half].max(axis=(1, 2)) - positional(v)[:, second_half].max(axis=(1, 2)),
+        ),
+        (
+            ("Most heads put little weight on the current token", "little", "median head self", "<", 0.1),
+            lambda v: np.median(classes(v, "self").reshape(len(classes(v, "self")), -1), axis=1),
+        ),
+    ]
+    found = [
+        _comparison(spec, stats.bootstrap(fn, n_resamples=n_resamples, confidence=confidence, seed=seed), confidence)
+        for spec, fn in specs
+    ]
+
+    def per_head(finding: tuple[str, str, str, str, float], layers: list[int], fn: Any) -> HeadComparison:
+        level = 1 - family_error_rate / n_findings / (len(layers) * stats.n_heads)
+        est, low, high = stats.bootstrap(fn, n_resamples=n_resamples, confidence=level, seed=seed, interval="normal")
+        return HeadComparison(*finding, estimate=est, low=low, high=high, layers=tuple(layers), confidence=level)
+
+    def excess_punctuation(v: Any) -> np.ndarray:
+        share = v.class_share()["punctuation"]  # [R]
+        return classes(v, "punctuation") - punctuation_factor * share[:, None, None]
+
+    punctuation = per_head(
+        ("Deep heads attend to periods and commas", "deep heads", f"punct. - {punctuation_factor:g} x share", ">", 0.0),
+        deep,
+        excess_punctuation,
+    )
+    neighbours = per_head(
+        ("Some heads attend mostly to the previous/next token", "heads above 0.5", "prev/next", ">", 0.5),
+        list(range(n_layers)),
+        positional,
+    )
+    return [*found[:3], punctuation, neighbours, *found[3:]]
+
+
+def word_sample_mev(vectors: Any, texts: Any, n_draws: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """MEV of each word's sampled occurrences and its baseline (Ethayarajh 2019, uncentred).
+
+    Args:
+        vectors: ``[word, m, layer + 1, d]`` each word's representations in ``m`` different texts
+            (:meth:`attention_study.corpus_stats.HeadStatistics.word_samples`).
+        texts: ``[word, m]`` the text of each sample (every sample must be present: ``>= 0``).
+
+    Returns:
+        ``(mev [word, layer + 1], baseline [layer + 1])``: the baseline is the mean MEV of ``m``
+        samples drawn from ``m`` distinct texts out of all words' samples (:func:`random_mev`),
+        so that word and baseline have the same number of rows (MEV is at least ``1/m``).
+    """
+    x = _array(vectors, "vectors", 4)
+    ids = np.asarray(texts)
+    if ids.shape != x.shape[:2]:
+        raise ValueError(f"texts must have shape {x.shape[:2]}, got {ids.shape}")
+    missing = np.flatnonzero((ids < 0).any(axis=1))
+    if len(missing):
+        raise ValueError(f"word {int(missing[0])} has fewer than {x.shape[1]} samples")
+    mev = max_explainable_variance(np.swapaxes(x, 1, 2))  # [word, layer + 1]
+    pool = x.reshape(-1, *x.shape[2:]).transpose(1, 0, 2)  # [layer + 1, word * m, d]
+    baseline = random_mev(pool, ids.reshape(-1), size=x.shape[1], n_draws=n_draws, seed=seed)
+    return mev, baseline
+
+
+def corpus_contextuality(stats: Any, mev: Any, mev_baseline: Any) -> dict[str, np.ndarray]:
+    """Ethayarajh's per-layer curves from corpus statistics, as :func:`contextuality_by_layer`
+    names them: ``baseline_cosine`` (``stats.anisotropy``), ``self_similarity_adjusted`` (mean
+    over the words), ``intra_similarity_adjusted`` and ``mev_adjusted`` (mean over the words of
+    ``mev − mev_baseline``), each ``[layer + 1]``; ``mev`` is ``[word, layer + 1]``."""
+    return {
+        "baseline_cosine": stats.anisotropy,
+        "self_similarity_adjusted": np.mean(stats.self_similarity_adjusted(), axis=0),
+        "intra_similarity_adjusted": stats.intra_similarity_adjusted,
+        "mev_adjusted": np.mean(np.asarray(mev) - np.asarray(mev_baseline)[None], axis=0),
+    }
+
+
+def ethayarajh_corpus_comparisons(
+    stats: Any,
+    mev: Any,
+    mev_baseline: Any,
+    role: str = "bidirectional",
+    stopwords: Sequence[str] = (),
     *,
     family_error_rate: float = 0.05,
     n_resamples: int = 4000,
     seed: int = 0,
 ) -> list[Comparison]:
-    """Clark et al. (2019)'s findings about BERT-base's heads, tested on another encoder.
+    """Ethayarajh (2019)'s findings on a corpus's :class:`~attention_study.corpus_stats.HeadStatistics`.
 
-    Args:
-        per_text: per text, :func:`attention_to_classes` of its ``[layer, head, q, k]`` attention.
-        shares: per text, the fraction of its tokens in each class (``"punctuation"`` is used).
-        normalised_entropy: per text, ``[layer, head]`` mean of ``H(row) / log2(n)``.
-        family_error_rate: the chance that any of the intervals misses, Bonferroni-split
-            over the findings (each interval has confidence ``1 − rate / n_findings``).
-
-    Layer bands are those of BERT-base (12 layers) mapped by :func:`bert_base_layers`: early
-    1–4, middle 6–10, deep 9–12, first half 1–6. Units of the bootstrap: the texts.
+    The same findings as :func:`ethayarajh_comparisons`; here self-similarity is over pairs of
+    occurrences in different texts, the anisotropy baseline is the exact mean cosine over every
+    pair of tokens from different texts (``stats.anisotropy``, uncentred), MEV is
+    :func:`word_sample_mev`'s. Units: the texts (``stats``'s blocks, for the anisotropy and
+    intra-sentence findings, whose baseline is redrawn with them) and the words (the self-similarity,
+    MEV and stopword findings, baselines fixed). Layer ``emb`` (the input embedding) is outside
+    every finding; the first layer is ``L0``, the top one ``L{n−1}``.
     """
-    stats = {c: np.stack([t[c] for t in per_text]) for c in CLASS_NAMES}  # [text, layer, head]
-    ent = np.stack(normalised_entropy)
-    punct_share = np.array([s["punctuation"] for s in shares])
-    n_texts, n_layers = ent.shape[0], ent.shape[1]
-    if any(len(x) != n_texts for x in (per_text, shares)):
-        raise ValueError("per_text, shares and normalised_entropy need one entry per text")
-    early, middle = bert_base_layers(1, 4, n_layers), bert_base_layers(6, 10, n_layers)
-    deep, first_half = bert_base_layers(9, 12, n_layers), bert_base_layers(1, 6, n_layers)
-    later = [k for k in range(n_layers) if k not in early]
-    second_half = [k for k in range(n_layers) if k not in first_half]
-    positional = np.maximum(stats["previous"], stats["next"])
-
-    def bands(layers: list[int]) -> str:
-        return f"{layers[0] + 1}-{layers[-1] + 1}" if len(layers) > 1 else f"{layers[0] + 1}"
-
-    def layer_mean(x: np.ndarray, idx: np.ndarray, layers: list[int]) -> float:
-        return float(x[idx][:, layers].mean())
-
-    specs = [
+    self_adj = stats.self_similarity() - stats.anisotropy[None]  # [word, layer + 1]
+    mev_adj = np.asarray(mev) - np.asarray(mev_baseline)[None]
+    words = list(stats.words)
+    if self_adj.shape[0] < 2 or not np.all(np.isfinite(self_adj)):
+        raise ValueError("need at least two words, each in at least two texts")
+    top = self_adj.shape[1] - 1
+    first, last = hidden_label(1), hidden_label(top)
+    block_specs: list[tuple[tuple[str, str, str, str, float], Callable[[Any], np.ndarray]]] = [
         (
-            "Lower layers attend broadly (first layer: highest entropy)",
-            "layer 1 broadest",
-            "L1 - max(other layers)",
-            ">",
-            0.0,
-            lambda i: ent[i, 0].mean() - ent[i, 1:].mean(axis=(0, 2)).max(),
-        ),
-        (
-            "Early heads attend to [CLS]",
-            "[CLS] weight peaks early",
-            f"[CLS]: L{bands(early)} - L{bands(later)}",
-            ">",
-            0.0,
-            lambda i: layer_mean(stats["cls"], i, early) - layer_mean(stats["cls"], i, later),
-        ),
-        (
-            "Middle heads attend to [SEP]",
-            "over half in layers 6-10",
-            f"[SEP] in L{bands(middle)}",
-            ">",
-            0.5,
-            lambda i: layer_mean(stats["sep"], i, middle),
-        ),
-        (
-            "Deep heads attend to periods and commas",
-            "high in deep layers",
-            f"punct. in L{bands(deep)} - share",
-            ">",
-            0.0,
-            lambda i: layer_mean(stats["punctuation"], i, deep) - punct_share[i].mean(),
-        ),
-        (
-            "Some heads attend mostly to the previous/next token",
-            "heads above 0.5",
-            "max head prev/next",
-            ">",
-            0.5,
-            lambda i: positional[i].mean(axis=0).max(),
-        ),
-        (
-            "... especially in early layers",
-            "mostly early",
-            f"max L{bands(first_half)} - max L{bands(second_half)}",
-            ">",
-            0.0,
-            lambda i: (
-                positional[i][:, first_half].mean(axis=0).max() - positional[i][:, second_half].mean(axis=0).max()
-            ),
-        ),
-        (
-            "Heads put little attention on the current token",
-            "little",
-            "max head self",
-            "<",
-            0.5,
-            lambda i: stats["self"][i].mean(axis=0).max(),
-        ),
+            ("Representations are anisotropic in every layer", "cosine > 0", "min over layers of anisotropy", ">", 0.0),
+            lambda v: v.anisotropy[:, 1:].min(axis=1),
+        )
     ]
-    confidence = 1 - family_error_rate / len(specs)
-    return [compare(*spec, n_texts, confidence=confidence, n_resamples=n_resamples, seed=seed) for spec in specs]
+    if role == "bidirectional":
+        block_specs += [
+            (
+                ("BERT: words of a sentence are more alike than random", "intra-sim. > baseline",
+                 "min over layers of adj. intra-sim.", ">", 0.0),
+                lambda v: v.intra_similarity_adjusted[:, 1:].min(axis=1),
+            ),
+            (
+                ("BERT: ... and less alike in upper layers", "falls with depth",
+                 f"adj. intra-sim. {last} - {first}", "<", 0.0),
+                lambda v: v.intra_similarity_adjusted[:, top] - v.intra_similarity_adjusted[:, 1],
+            ),
+        ]  # fmt: skip
+    elif role == "causal":
+        block_specs.append(
+            (
+                ("GPT-2: words of a sentence are no more alike than random", "intra-sim. ~ baseline",
+                 "max over layers of |adj. intra-sim.|", "<", 0.1),
+                lambda v: np.abs(v.intra_similarity_adjusted[:, 1:]).max(axis=1),
+            )
+        )  # fmt: skip
+    n_words = len(words)
+    word_specs: list[tuple[Any, ...]] = [
+        ("Upper layers are more context-specific", "self-sim. falls with depth", f"adj. self-sim. {last} - {first}",
+         "<", 0.0, lambda i: self_adj[i, top].mean() - self_adj[i, 1].mean(), n_words, None),
+        ("A static vector explains < 5% of a word's variance", "MEV < 0.05", "max over layers of adj. MEV",
+         "<", 0.05, lambda i: mev_adj[i, 1:].mean(axis=0).max(), n_words, None),
+    ]  # fmt: skip
+    stop = [k for k, w in enumerate(words) if w in set(stopwords)]
+    other = [k for k in range(n_words) if k not in stop]
+    if role in ("bidirectional", "causal") and len(stop) >= 2 and len(other) >= 2:
+        order = np.array(stop + other)
+        is_stop = np.array([1] * len(stop) + [0] * len(other))
+        top_sim = self_adj[order, top]
+        word_specs.append(
+            ("Stopwords are among the most context-specific words", "lowest self-sim.",
+             f"{last} self-sim.: stopwords - others", "<", 0.0,
+             lambda i: top_sim[i][is_stop[i] == 1].mean() - top_sim[i][is_stop[i] == 0].mean(), len(order), is_stop)
+        )  # fmt: skip
+    confidence = 1 - family_error_rate / (len(block_specs) + len(word_specs))
+    by_blocks = [
+        _comparison(spec, stats.bootstrap(fn, n_resamples=n_resamples, confidence=confidence, seed=seed), confidence)
+        for spec, fn in block_specs
+    ]
+    by_words = [
+        compare(finding, paper, statistic, side, threshold, fn, n, strata=strata, confidence=confidence,
+                n_resamples=n_resamples, seed=seed)
+        for finding, paper, statistic, side, threshold, fn, n, strata in word_specs
+    ]  # fmt: skip
+    return [by_blocks[0], *by_words[:2], *by_blocks[1:], *by_words[2:]]  # the paper's order
 
 
 def ethayarajh_comparisons(
@@ -796,7 +1047,8 @@ def ethayarajh_comparisons(
     least two stopwords and two other words occur, the stopword finding (units: the words, drawn
     within each group). Layer 0 (the input embedding) is outside every finding. Intervals are
     Bonferroni-corrected over the findings (``family_error_rate``); the baselines are taken as
-    fixed (their own sampling error is not in the interval).
+    fixed (their own sampling error is not in the interval). Hidden states are labelled as in
+    :func:`hidden_label` (``emb``, then the 0-based layer ``L0``, ``L1``, ... whose output they are).
     """
     pairs = np.asarray(result["baseline_cosine_pairs"])[1:]  # [layer, pair]
     words = list(result["self_similarity_adjusted_by_word"])
@@ -818,7 +1070,7 @@ def ethayarajh_comparisons(
         (
             "Upper layers are more context-specific",
             "self-sim. falls with depth",
-            f"adj. self-sim. L{top} - L1",
+            f"adj. self-sim. {hidden_label(top)} - {hidden_label(1)}",
             "<",
             0.0,
             lambda i: self_adj[i, top].mean() - self_adj[i, 1].mean(),
@@ -848,7 +1100,7 @@ def ethayarajh_comparisons(
             (
                 "BERT: ... and less alike in upper layers",
                 "intra-sim. falls with depth",
-                f"adj. intra-sim. L{top} - L1",
+                f"adj. intra-sim. {hidden_label(top)} - {hidden_label(1)}",
                 "<",
                 0.0,
                 lambda i: intra[i, top].mean() - intra[i, 1].mean(),
@@ -877,7 +1129,7 @@ def ethayarajh_comparisons(
             (
                 "Stopwords are among the most context-specific words",
                 "lowest self-sim.",
-                f"L{top} self-sim.: stopwords - others",
+                f"{hidden_label(top)} self-sim.: stopwords - others",
                 "<",
                 0.0,
                 lambda i: top_sim[i][is_stop[i] == 1].mean() - top_sim[i][is_stop[i] == 0].mean(),

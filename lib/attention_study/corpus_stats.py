@@ -27,6 +27,16 @@ What is summed (``L`` layers, ``H`` heads, ``d`` = d_model, ``W`` tracked words)
   (and over all pairs ``(|S|² − n) / (n(n − 1))``); and, with ``word_mev=True``, the maximum
   explainable variance ``σ₁² / Σ σ_i²`` of the (uncentred) occurrence matrix, from its running Gram
   matrix ``Σ x xᵀ`` (``d × d`` per word and layer: 8.3 MB a word for MiniLM, hence opt-in).
+* **word samples** (optional, ``word_samples=m``): each tracked word's representations ``[L + 1, d]``
+  (float32) at its first occurrence in each of the first ``m`` texts (in corpus order) that contain
+  it, ``[W, m, L + 1, d]``: a fixed number of contexts per word, for statistics that depend on the
+  number of occurrences, such as MEV (at least ``1/n`` for ``n`` occurrences).
+
+**Blocks, for confidence intervals** (optional, ``blocks=K``): the attention and representation
+sums are also kept per block, text ``i`` going to block ``i mod K`` (``[K, ...]``, fixed size);
+``blocks`` equal to the number of texts makes every text its own block. :meth:`HeadStatistics.bootstrap`
+then redraws blocks with replacement and recomputes any statistic from the redrawn sums (the
+cross-sequence pair counts are weighted so that copies of one sequence never pair with each other).
 
 Multi-process (and multi-GPU) runs go through ``accelerate``: pass an ``Accelerator``; process
 ``k`` of ``K`` traces the items ``k, k + K, k + 2K, ...`` of the corpus, and the running sums are
@@ -41,8 +51,8 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -53,7 +63,7 @@ from .models import LoadedModel
 from .tracing import BatchTrace, batches, trace
 from .validation import corpus_text
 
-__all__ = ["HeadStatistics", "head_statistics", "word_token_ids"]
+__all__ = ["HeadStatistics", "frequent_words", "head_statistics", "word_token_ids", "wordnet_statistics"]
 
 #: Families :func:`head_statistics` reads (text models).
 TEXT_FAMILIES = ("bert", "gpt2")
@@ -63,6 +73,15 @@ _LN2 = math.log(2.0)
 #: the ``n − 1`` queries that have that neighbour).
 _ALL_QUERY_STATS = ("cls", "sep", "punctuation", "self")
 _NEIGHBOUR_STATS = ("previous", "next", "first")
+#: The sums kept per block (``blocks=K``); those in :data:`_SQUARED_KEYS` are sums over sequences of
+#: a squared per-sequence quantity, weighted by the square of a block's multiplicity when resampled.
+BLOCK_KEYS = (
+    "texts", "sequences", "queries", "neighbour_queries", "entropy", "normalised_entropy", "normalised_rows",
+    *_ALL_QUERY_STATS, *_NEIGHBOUR_STATS, "class_tokens", "unit_sum", "unit_sq_by_sequence", "rep_tokens",
+    "rep_tokens_sq", "intra", "intra_sequences",
+)  # fmt: skip
+_SQUARED_KEYS = ("unit_sq_by_sequence", "rep_tokens_sq")
+_BLOCK = "block:"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -75,11 +94,16 @@ class HeadStatistics:
 
     ``sums`` holds float64 CPU tensors of fixed shapes (nothing grows with the corpus); the
     properties turn them into NumPy float64 arrays. Two results of the same model and words add up
-    with :meth:`merge` (or ``+``): the statistics of the two corpora together.
+    with :meth:`merge` (or ``+``): the statistics of the two corpora together. ``samples`` holds the
+    word samples (``word_samples=m``): ``"vectors"`` ``[W, m, L + 1, d]`` float32, ``"texts"``
+    ``[W, m]`` int64 (the corpus index of each sample's text, -1 where a word has fewer than ``m``).
 
     Counts: ``n_texts`` items of the corpus, ``n_sequences`` traced sequences (more than
     ``n_texts`` when long texts were split into windows), ``n_tokens`` real tokens (special tokens
     included; padding never counted).
+
+    The sums may carry a leading resample axis ``[R, ...]`` (the views :meth:`bootstrap` hands to
+    its statistic); every property then carries it too.
     """
 
     model_name: str
@@ -87,7 +111,8 @@ class HeadStatistics:
     n_heads: int
     d_model: int
     words: tuple[str, ...]
-    sums: dict[str, torch.Tensor]
+    sums: Mapping[str, torch.Tensor]
+    samples: Mapping[str, torch.Tensor] = field(default_factory=dict)
 
     # -- counts ----------------------------------------------------------------------------------
 
@@ -104,9 +129,16 @@ class HeadStatistics:
         return int(self.sums["queries"])
 
     @property
+    def n_blocks(self) -> int:
+        """Number of blocks kept for :meth:`bootstrap` (0: none)."""
+        key = _BLOCK + "texts"
+        return int(self.sums[key].shape[0]) if key in self.sums else 0
+
+    @property
     def nbytes(self) -> int:
-        """Bytes held by the running sums (independent of the corpus size)."""
-        return sum(t.element_size() * t.nelement() for t in self.sums.values())
+        """Bytes held by the running sums and samples (independent of the corpus size)."""
+        tensors = [*self.sums.values(), *self.samples.values()]
+        return sum(t.element_size() * t.nelement() for t in tensors)
 
     # -- attention, per head ---------------------------------------------------------------------
 
@@ -114,6 +146,13 @@ class HeadStatistics:
     def entropy(self) -> np.ndarray:
         """``[L, H]`` mean entropy of an attention row, in bits, over every query of the corpus."""
         return _ratio(self.sums["entropy"], self.sums["queries"])
+
+    @property
+    def normalised_entropy(self) -> np.ndarray:
+        """``[L, H]`` mean over rows of ``H(row) / log2(keys the row can see)`` (the *normalised*
+        entropy: 1 for a uniform row, 0 for one key), over every row that sees at least two keys
+        (as :func:`attention_study.information.normalised_entropy`, pooled over the corpus)."""
+        return _ratio(self.sums["normalised_entropy"], self.sums["normalised_rows"])
 
     def attention_to_classes(self) -> dict[str, np.ndarray]:
         """Pooled :func:`attention_study.contextuality.attention_to_classes`: ``{name: [L, H]}`` for
@@ -145,11 +184,16 @@ class HeadStatistics:
         """``[L, H]`` mean ``A[i, i]`` over every query."""
         return self._class_mean("self")
 
-    def class_shares(self) -> dict[str, float]:
+    def class_share(self) -> dict[str, np.ndarray]:
         """Fraction of the corpus's tokens in the classes ``cls``, ``sep`` and ``punctuation`` (the
-        chance level of the matching attention share)."""
-        counts = _ratio(self.sums["class_tokens"], self.sums["queries"])
-        return {name: float(c) for name, c in zip(("cls", "sep", "punctuation"), counts, strict=True)}
+        chance level of the matching attention share), as arrays (shape ``[]``, or ``[R]``)."""
+        counts = self.sums["class_tokens"]
+        names = ("cls", "sep", "punctuation")
+        return {name: _ratio(counts[..., c], self.sums["queries"]) for c, name in enumerate(names)}
+
+    def class_shares(self) -> dict[str, float]:
+        """:meth:`class_share` as floats."""
+        return {name: float(v) for name, v in self.class_share().items()}
 
     def _class_mean(self, name: str) -> np.ndarray:
         count = self.sums["queries"] if name in _ALL_QUERY_STATS else self.sums["neighbour_queries"]
@@ -219,23 +263,147 @@ class HeadStatistics:
         enough = np.where(self.sums["word_count"].numpy()[:, None] >= 2, 1.0, np.nan)
         return _ratio(top, energy, enough)
 
+    def word_samples(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(vectors [W, m, L + 1, d] float64, texts [W, m] int)``: each word's representations at
+        its first occurrence in each of the first ``m`` texts containing it (``texts`` -1 and
+        vectors 0 where a word has fewer). Needs ``word_samples=m``."""
+        if not self.samples:
+            raise ValueError("word samples were not kept: call head_statistics(..., word_samples=m)")
+        return self.samples["vectors"].double().numpy(), self.samples["texts"].numpy().copy()
+
+    # -- blocks and the bootstrap ------------------------------------------------------------------
+
+    def blocks(self) -> dict[str, np.ndarray]:
+        """``{key: [K, ...]}`` float64: the sums of :data:`BLOCK_KEYS` per block (``blocks=K``)."""
+        if not self.n_blocks:
+            raise ValueError("no blocks were kept: call head_statistics(..., blocks=K)")
+        return {key: self.sums[_BLOCK + key].numpy() for key in BLOCK_KEYS}
+
+    def resample(self, weights: Any) -> HeadStatistics:
+        """The statistics of a corpus in which block ``k`` appears ``weights[..., k]`` times.
+
+        ``weights`` ``[K]`` (or ``[R, K]``: ``R`` resamples at once, each sum then ``[R, ...]``) of
+        non-negative counts; ``bincount(units, minlength=K)`` turns drawn block indices into counts.
+        Sums over sequences of a squared per-sequence quantity are weighted by the square of the
+        count, so copies of one sequence are never taken for a pair of different sequences. The
+        result holds the block sums only (no words, no samples, no blocks); sums are computed when
+        first read.
+        """
+        if not self.n_blocks:
+            raise ValueError("no blocks were kept: call head_statistics(..., blocks=K)")
+        w = torch.as_tensor(np.asarray(weights, dtype=np.float64))
+        if w.shape[-1:] != (self.n_blocks,) or w.ndim > 2 or bool((w < 0).any()):
+            raise ValueError(f"weights must be [{self.n_blocks}] or [R, {self.n_blocks}] non-negative counts")
+        empty = _empty_sums(self.n_layers, self.n_heads, self.d_model, 0, False)
+        sums = _WeightedSums(w, {key: self.sums[_BLOCK + key] for key in BLOCK_KEYS}, empty)
+        return HeadStatistics(self.model_name, self.n_layers, self.n_heads, self.d_model, (), sums)
+
+    def bootstrap(
+        self,
+        statistic: Callable[[HeadStatistics], Any],
+        *,
+        n_resamples: int = 2000,
+        confidence: float = 0.95,
+        seed: int = 0,
+        interval: str = "percentile",
+        chunk: int = 500,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Bootstrap interval of any statistic of the block sums, blocks redrawn with replacement.
+
+        ``statistic(view)`` reads a :class:`HeadStatistics` whose sums carry a leading resample axis
+        (:meth:`resample`) and returns an array ``[R, ...]``; it is called on the whole corpus
+        (``R = 1``) for the estimate and on ``n_resamples`` multinomial redraws of the ``K``
+        blocks, ``chunk`` at a time. ``interval="percentile"``: the ``(1 ∓ confidence)/2``
+        quantiles; ``"normal"``: ``estimate ± z·SE`` with the bootstrap standard error (for the
+        very high confidences of many simultaneous intervals, where a percentile would rest on a
+        handful of resamples).
+
+        Returns:
+            ``(estimate, low, high)``, each of the statistic's shape ``[...]``.
+        """
+        if self.n_blocks < 2:
+            raise ValueError(f"a bootstrap needs at least 2 blocks, got {self.n_blocks}")
+        if not 0 < confidence < 1:
+            raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+        if n_resamples < 100:
+            raise ValueError(f"n_resamples must be >= 100, got {n_resamples}")
+        if interval not in ("percentile", "normal"):
+            raise ValueError(f"interval must be 'percentile' or 'normal', got {interval!r}")
+        k = self.n_blocks
+        estimate = np.asarray(statistic(self.resample(np.ones((1, k)))), dtype=np.float64)[0]
+        rng = np.random.default_rng(seed)
+        draws = []
+        for start in range(0, n_resamples, chunk):
+            counts = rng.multinomial(k, np.full(k, 1.0 / k), size=min(chunk, n_resamples - start))
+            draws.append(np.asarray(statistic(self.resample(counts)), dtype=np.float64))
+        values = np.concatenate(draws)
+        if not (np.all(np.isfinite(estimate)) and np.all(np.isfinite(values))):
+            raise ValueError("the statistic is not finite on every resample")
+        if interval == "normal":
+            from scipy.stats import norm
+
+            half = norm.ppf((1 + confidence) / 2) * values.std(axis=0, ddof=1)
+            return estimate, estimate - half, estimate + half
+        low, high = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2], axis=0)
+        return estimate, low, high
+
     # -- combining ---------------------------------------------------------------------------------
 
     def merge(self, other: HeadStatistics) -> HeadStatistics:
-        """The statistics of both corpora: the running sums added."""
+        """The statistics of both corpora: the running sums added (word samples: the first ``m``
+        texts of the two, by corpus index)."""
         mine = (self.model_name, self.n_layers, self.n_heads, self.d_model, self.words, sorted(self.sums))
         theirs = (other.model_name, other.n_layers, other.n_heads, other.d_model, other.words, sorted(other.sums))
-        if mine != theirs:
+        shapes = {k: tuple(v.shape) for k, v in self.samples.items()}
+        if mine != theirs or shapes != {k: tuple(v.shape) for k, v in other.samples.items()}:
             raise ValueError("only statistics of the same model, words and options can be merged")
         sums = {key: value + other.sums[key] for key, value in self.sums.items()}
-        return HeadStatistics(self.model_name, self.n_layers, self.n_heads, self.d_model, self.words, sums)
+        samples = _merge_samples(self.samples, other.samples) if self.samples else {}
+        return HeadStatistics(self.model_name, self.n_layers, self.n_heads, self.d_model, self.words, sums, samples)
 
     __add__ = merge
 
 
+class _WeightedSums(Mapping[str, torch.Tensor]):
+    """The block sums weighted by ``weights`` ``[K]`` or ``[R, K]``, computed on first read."""
+
+    def __init__(self, weights: torch.Tensor, blocks: dict[str, torch.Tensor], rest: dict[str, torch.Tensor]):
+        self._weights, self._blocks, self._rest = weights, blocks, rest
+        self._done: dict[str, torch.Tensor] = {}
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        if key not in self._blocks:
+            return self._rest[key]
+        if key not in self._done:
+            block = self._blocks[key]
+            w = self._weights**2 if key in _SQUARED_KEYS else self._weights
+            self._done[key] = torch.tensordot(w, block, dims=([-1], [0]))
+        return self._done[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**self._rest, **self._blocks})
+
+    def __len__(self) -> int:
+        return len({**self._rest, **self._blocks})
+
+
+def _merge_samples(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per word, the ``m`` samples of ``a`` and ``b`` with the smallest text indices."""
+    texts = torch.cat([a["texts"], b["texts"]], dim=1)  # [W, 2m]
+    vectors = torch.cat([a["vectors"], b["vectors"]], dim=1)
+    m = a["texts"].shape[1]
+    key = torch.where(texts < 0, torch.iinfo(torch.int64).max, texts)
+    order = torch.sort(key, dim=1, stable=True).indices[:, :m]
+    picked = torch.gather(vectors, 1, order[:, :, None, None].expand(-1, -1, *vectors.shape[2:]))
+    chosen = torch.gather(texts, 1, order)
+    return {"texts": chosen, "vectors": picked * (chosen >= 0)[:, :, None, None]}  # empty slots stay 0
+
+
 def _ratio(num: torch.Tensor, den: torch.Tensor, scale: np.ndarray | float = 1.0) -> np.ndarray:
-    """``num / den`` as float64 NumPy, ``nan`` where ``den`` is 0, times ``scale``."""
+    """``num / den`` as float64 NumPy, ``nan`` where ``den`` is 0, times ``scale``; ``den`` may have
+    fewer axes than ``num`` (matched from the left: ``[R]`` against ``[R, L, H]``)."""
     num_np, den_np = num.double().numpy(), den.double().numpy()
+    den_np = den_np.reshape(den_np.shape + (1,) * (num_np.ndim - den_np.ndim))
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.where(den_np != 0, num_np / np.where(den_np != 0, den_np, 1.0), np.nan)
     return out * scale
@@ -257,8 +425,11 @@ def _cross_sequence_cosine(
 # the running sums of one batch
 
 
-def _empty_sums(n_layers: int, n_heads: int, d_model: int, n_words: int, word_mev: bool) -> dict[str, torch.Tensor]:
-    """Zeroed float64 accumulators (shapes in the module doc)."""
+def _empty_sums(
+    n_layers: int, n_heads: int, d_model: int, n_words: int, word_mev: bool, blocks: int = 0
+) -> dict[str, torch.Tensor]:
+    """Zeroed float64 accumulators (shapes in the module doc); with ``blocks`` a ``[blocks, ...]``
+    copy of each of :data:`BLOCK_KEYS` under ``"block:<key>"``."""
     head = (n_layers, n_heads)
     depth = n_layers + 1
     sums = {
@@ -267,6 +438,8 @@ def _empty_sums(n_layers: int, n_heads: int, d_model: int, n_words: int, word_me
         "queries": torch.zeros(()),
         "neighbour_queries": torch.zeros(()),
         "entropy": torch.zeros(head),
+        "normalised_entropy": torch.zeros(head),
+        "normalised_rows": torch.zeros(()),
         **{name: torch.zeros(head) for name in (*_ALL_QUERY_STATS, *_NEIGHBOUR_STATS)},
         "class_tokens": torch.zeros(3),
         "unit_sum": torch.zeros(depth, d_model),
@@ -282,7 +455,19 @@ def _empty_sums(n_layers: int, n_heads: int, d_model: int, n_words: int, word_me
     }
     if word_mev:
         sums["word_gram"] = torch.zeros(n_words, depth, d_model, d_model)
+    if blocks:
+        sums.update({_BLOCK + key: torch.zeros(blocks, *sums[key].shape) for key in BLOCK_KEYS})
     return {key: value.double() for key, value in sums.items()}
+
+
+def _empty_samples(n_words: int, m: int, depth: int, d_model: int) -> dict[str, torch.Tensor]:
+    """Empty word samples: ``vectors`` ``[W, m, depth, d]`` float32, ``texts`` ``[W, m]`` -1."""
+    if m == 0:
+        return {}
+    return {
+        "vectors": torch.zeros(n_words, m, depth, d_model),
+        "texts": torch.full((n_words, m), -1, dtype=torch.long),
+    }
 
 
 def _class_masks(tokens: Sequence[Sequence[str]], width: int) -> torch.Tensor:
@@ -296,23 +481,39 @@ def _class_masks(tokens: Sequence[Sequence[str]], width: int) -> torch.Tensor:
     return out
 
 
-def _add_attention(sums: dict[str, torch.Tensor], batch: BatchTrace) -> None:
-    """Add one batch's attention sums (entropy, token classes, neighbours) into ``sums``."""
-    a = batch.attentions.double()  # [B, L, H, T, T], padded rows and columns exactly 0
+def _attention_items(batch: BatchTrace, causal: bool) -> dict[str, torch.Tensor]:
+    """Each item's attention sums (entropy, normalised entropy, token classes, neighbours), every
+    value ``[B, ...]`` float64. Sums over one row or one column (at most ``T`` terms) are taken in
+    the traced float32, every longer sum in float64."""
+    a = batch.attentions  # [B, L, H, T, T] float32, padded rows and columns exactly 0
+    f64 = torch.float64
     lengths = batch.mask.sum(dim=1).double()  # [B]
-    sums["queries"] += lengths.sum()
-    sums["neighbour_queries"] += (lengths - 1).clamp(min=0).sum()
-    sums["entropy"] -= torch.xlogy(a, a).sum(dim=(0, 3, 4)) / _LN2
-    received = a.sum(dim=3)  # [B, L, H, key]: weight each key gets from all queries
-    classes = _class_masks(batch.tokens, a.shape[-1])
-    per_class = torch.einsum("blhk,cbk->clh", received, classes)
-    for c, name in enumerate(("cls", "sep", "punctuation")):
-        sums[name] += per_class[c]
-    sums["class_tokens"] += classes.sum(dim=(1, 2))
-    sums["self"] += torch.diagonal(a, offset=0, dim1=-2, dim2=-1).sum(dim=(0, 3))
-    sums["previous"] += torch.diagonal(a, offset=-1, dim1=-2, dim2=-1).sum(dim=(0, 3))  # A[q, q-1]
-    sums["next"] += torch.diagonal(a, offset=1, dim1=-2, dim2=-1).sum(dim=(0, 3))  # A[q, q+1]
-    sums["first"] += a[..., 1:, 0].sum(dim=(0, 3))
+    width = a.shape[-1]
+    rows = (-torch.xlogy(a, a).sum(dim=-1)).double() / _LN2  # [B, L, H, T] bits; padded rows 0
+    if causal:  # query i sees keys 0..i
+        seen = torch.arange(1, width + 1, dtype=f64)[None].expand(len(lengths), -1)
+    else:  # every query sees the whole sequence
+        seen = lengths[:, None].expand(-1, width)
+    valid = batch.mask & (seen >= 2)  # rows that see at least two keys
+    log_seen = torch.where(valid, torch.log2(seen.clamp_min(2.0)), 1.0)
+    normalised = (rows / log_seen[:, None, None, :] * valid[:, None, None, :]).sum(dim=-1)
+    classes = _class_masks(batch.tokens, width)  # [3, B, T]
+    per_query = torch.matmul(a, classes.permute(1, 2, 0)[:, None, None].to(a.dtype))  # [B, L, H, T, 3]
+    per_class = per_query.sum(dim=3).double().permute(3, 0, 1, 2).contiguous()  # [3, B, L, H]
+    items = {
+        "queries": lengths,
+        "neighbour_queries": (lengths - 1).clamp(min=0),
+        "entropy": rows.sum(dim=-1),
+        "normalised_entropy": normalised,
+        "normalised_rows": valid.sum(dim=1).double(),
+        **{name: per_class[c] for c, name in enumerate(("cls", "sep", "punctuation"))},
+        "class_tokens": classes.sum(dim=2).T.contiguous(),
+        "self": torch.diagonal(a, offset=0, dim1=-2, dim2=-1).sum(dim=-1).double(),
+        "previous": torch.diagonal(a, offset=-1, dim1=-2, dim2=-1).sum(dim=-1).double(),  # A[q, q-1]
+        "next": torch.diagonal(a, offset=1, dim1=-2, dim2=-1).sum(dim=-1).double(),  # A[q, q+1]
+        "first": a[..., 1:, 0].sum(dim=-1).double(),
+    }
+    return items
 
 
 def _unit_vectors(hidden: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -324,28 +525,37 @@ def _unit_vectors(hidden: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     return hidden / torch.where(kept, norms, 1.0)[..., None] * kept[..., None]
 
 
-def _add_representations(
-    sums: dict[str, torch.Tensor], hidden: torch.Tensor, units: torch.Tensor, keep: torch.Tensor
-) -> None:
-    """Add one batch's anisotropy and intra-sentence sums; ``hidden``/``units`` ``[B, L + 1, T, d]``
-    float64, ``keep`` ``[B, T]`` the real non-special tokens."""
+def _representation_items(hidden: torch.Tensor, units: torch.Tensor, keep: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each item's anisotropy and intra-sentence sums, ``[B, ...]``; ``hidden``/``units``
+    ``[B, L + 1, T, d]`` float64, ``keep`` ``[B, T]`` the real non-special tokens."""
     per_sequence = units.sum(dim=2)  # [B, L + 1, d]
     counts = keep.sum(dim=1).double()  # [B]
-    sums["unit_sum"] += per_sequence.sum(dim=0)
-    sums["unit_sq_by_sequence"] += (per_sequence**2).sum(dim=(0, 2))
-    sums["rep_tokens"] += counts.sum()
-    sums["rep_tokens_sq"] += (counts**2).sum()
     has = counts > 0
     mean = (hidden * keep[:, None, :, None]).sum(dim=2)  # direction of the mean: the count cancels
     direction = mean / mean.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(torch.float64).tiny)
     cosines = (units * direction[:, :, None, :]).sum(dim=-1).sum(dim=2)  # [B, L + 1]
-    sums["intra"] += (cosines[has] / counts[has, None]).sum(dim=0)
-    sums["intra_sequences"] += has.sum()
+    return {
+        "unit_sum": per_sequence,
+        "unit_sq_by_sequence": (per_sequence**2).sum(dim=2),
+        "rep_tokens": counts,
+        "rep_tokens_sq": counts**2,
+        "intra": cosines / counts.clamp_min(1.0)[:, None] * has[:, None],
+        "intra_sequences": has.double(),
+    }
+
+
+def _add_items(sums: dict[str, torch.Tensor], items: dict[str, torch.Tensor], block_of: torch.Tensor) -> None:
+    """Add per-item values ``[B, ...]`` into the totals and, where kept, into block ``block_of[b]``."""
+    for key, value in items.items():
+        sums[key] += value.sum(dim=0)
+        if _BLOCK + key in sums:
+            sums[_BLOCK + key].index_add_(0, block_of, value.contiguous())
 
 
 def _add_words(sums: dict[str, torch.Tensor], hidden: torch.Tensor, units: torch.Tensor, word_of: torch.Tensor) -> None:
     """Add one batch's per-word sums; ``word_of`` ``[B, T]`` is the tracked word at each position
-    (-1: none, padding, special token)."""
+    (-1: none, padding, special token). The batch's vector sums are gathered in float32 (a few
+    terms each; ``index_add_`` is much faster there) and added to the float64 totals."""
     n_words = sums["word_count"].shape[0]
     b_idx, t_idx = (word_of >= 0).nonzero(as_tuple=True)
     if n_words == 0 or len(b_idx) == 0:
@@ -353,11 +563,12 @@ def _add_words(sums: dict[str, torch.Tensor], hidden: torch.Tensor, units: torch
     word = word_of[b_idx, t_idx]
     groups, inverse = torch.unique(b_idx * n_words + word, return_inverse=True)  # one per (sequence, word)
     group_word = groups % n_words
-    group_sum = torch.zeros(len(groups), units.shape[1], units.shape[-1], dtype=torch.float64)
-    group_sum.index_add_(0, inverse, units[b_idx, :, t_idx])
+    found = units[b_idx, :, t_idx].float()  # [K, L + 1, d]
+    group_sum = torch.zeros(len(groups), *found.shape[1:]).index_add_(0, inverse, found)
     group_count = torch.bincount(inverse, minlength=len(groups)).double()
-    sums["word_unit_sum"].index_add_(0, group_word, group_sum)
-    sums["word_unit_sq_by_sequence"].index_add_(0, group_word, (group_sum**2).sum(dim=-1))
+    word_sum = torch.zeros(n_words, *found.shape[1:]).index_add_(0, group_word, group_sum)
+    sums["word_unit_sum"] += word_sum.double()
+    sums["word_unit_sq_by_sequence"].index_add_(0, group_word, (group_sum.double() ** 2).sum(dim=-1))
     sums["word_count"].index_add_(0, group_word, group_count)
     sums["word_count_sq"].index_add_(0, group_word, group_count**2)
     if "word_gram" in sums:
@@ -367,16 +578,57 @@ def _add_words(sums: dict[str, torch.Tensor], hidden: torch.Tensor, units: torch
             sums["word_gram"][w] += torch.einsum("nld,nle->lde", x, x)
 
 
-def _add_batch(sums: dict[str, torch.Tensor], batch: BatchTrace, word_lookup: torch.Tensor) -> None:
-    """Add one traced batch into the running sums."""
-    sums["sequences"] += len(batch)
-    _add_attention(sums, batch)
+def _add_samples(
+    samples: dict[str, torch.Tensor], hidden: torch.Tensor, word_of: torch.Tensor, text_of: torch.Tensor
+) -> None:
+    """Fill the word samples: a word's first occurrence in a text, while it has fewer than ``m``
+    texts (texts arrive in corpus order on each process; windows of one text count once)."""
+    if not samples:
+        return
+    texts = samples["texts"]
+    n_words, m = texts.shape
+    open_words = (texts[:, -1] < 0)[word_of.clamp_min(0)] & (word_of >= 0)  # [B, T]: words not yet full
+    b_idx, t_idx = open_words.nonzero(as_tuple=True)  # in (sequence, position) order
+    if len(b_idx) == 0:
+        return
+    word = word_of[b_idx, t_idx]
+    _, inverse = torch.unique(b_idx * n_words + word, return_inverse=True)
+    first = torch.full((int(inverse.max()) + 1,), len(b_idx)).scatter_reduce(
+        0, inverse, torch.arange(len(b_idx)), reduce="amin"
+    )  # the first position of each (sequence, word), in sequence order
+    filled = (texts >= 0).sum(dim=1).tolist()
+    for k in first.tolist():
+        b, t, w = int(b_idx[k]), int(t_idx[k]), int(word[k])
+        n = filled[w]
+        if n >= m or (n > 0 and int(texts[w, n - 1]) == int(text_of[b])):
+            continue
+        samples["vectors"][w, n] = hidden[b, :, t]
+        texts[w, n] = text_of[b]
+        filled[w] = n + 1
+
+
+def _add_batch(
+    sums: dict[str, torch.Tensor],
+    samples: dict[str, torch.Tensor],
+    batch: BatchTrace,
+    word_lookup: torch.Tensor,
+    text_of: torch.Tensor,
+    causal: bool,
+) -> None:
+    """Add one traced batch into the running sums; ``text_of`` ``[B]`` the corpus index of each
+    sequence's text (its block is that index modulo the number of blocks)."""
+    n_blocks = sums[_BLOCK + "texts"].shape[0] if _BLOCK + "texts" in sums else 1
+    block_of = text_of % n_blocks
     keep = batch.mask & ~batch.special
     hidden = batch.hidden_states.double()  # [B, L + 1, T, d]
     units = _unit_vectors(hidden, keep)
-    _add_representations(sums, hidden, units, keep)
+    items = {"sequences": torch.ones(len(batch), dtype=torch.float64)}
+    items.update(_attention_items(batch, causal))
+    items.update(_representation_items(hidden, units, keep))
+    _add_items(sums, items, block_of)
     word_of = torch.where(keep, word_lookup[batch.input_ids], -1)
     _add_words(sums, hidden, units, word_of)
+    _add_samples(samples, batch.hidden_states, word_of, text_of)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -475,8 +727,10 @@ def word_token_ids(loaded: LoadedModel, words: Sequence[str]) -> torch.Tensor:
     return lookup
 
 
-def _encode(loaded: LoadedModel, chunk: Sequence[tuple[int, str]], max_tokens: int | None) -> Iterator[list[int]]:
-    """Token ids of each text of ``chunk`` (``(corpus index, text)`` pairs), special tokens added;
+def _encode(
+    loaded: LoadedModel, chunk: Sequence[tuple[int, str]], max_tokens: int | None
+) -> Iterator[tuple[int, list[int]]]:
+    """``(corpus index, token ids)`` of each text of ``chunk`` (``(corpus index, text)`` pairs), special tokens added;
     a text longer than ``max_tokens`` becomes consecutive windows of at most ``max_tokens`` tokens,
     each with the special tokens. Without ``max_tokens`` a text longer than the model's positions is
     an error naming its index, its length and the limit."""
@@ -485,7 +739,7 @@ def _encode(loaded: LoadedModel, chunk: Sequence[tuple[int, str]], max_tokens: i
     limit = loaded.max_positions if max_tokens is None else max_tokens
     for (index, text), ids in zip(chunk, encoded, strict=True):
         if limit is None or len(ids) <= limit:
-            yield list(ids)
+            yield index, list(ids)
         elif max_tokens is None:
             raise ValueError(
                 f"corpus item {index} has {len(ids)} tokens but {loaded.name} accepts at most {limit}; "
@@ -493,7 +747,7 @@ def _encode(loaded: LoadedModel, chunk: Sequence[tuple[int, str]], max_tokens: i
             )
         else:
             windows = tokenizer(text, truncation=True, max_length=max_tokens, return_overflowing_tokens=True)
-            yield from (list(w) for w in windows["input_ids"])
+            yield from ((index, list(w)) for w in windows["input_ids"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -518,6 +772,7 @@ def _accumulate(
     loaded: LoadedModel,
     texts: Iterator[tuple[int, str]],
     sums: dict[str, torch.Tensor],
+    samples: dict[str, torch.Tensor],
     *,
     batch_size: int,
     max_tokens: int | None,
@@ -526,17 +781,23 @@ def _accumulate(
     counter: dict[str, int],
 ) -> None:
     """Trace ``texts`` in batches of ``batch_size`` sequences and add them into ``sums``."""
+    blocks = sums.get(_BLOCK + "texts")
+    causal = loaded.role == "causal"
 
-    def sequences() -> Iterator[list[int]]:
+    def sequences() -> Iterator[tuple[int, list[int]]]:
         for chunk in batches(texts, batch_size):
             sums["texts"] += len(chunk)
+            if blocks is not None:
+                index = torch.tensor([i for i, _ in chunk]) % blocks.shape[0]
+                blocks.index_add_(0, index, torch.ones(len(chunk), dtype=torch.float64))
             yield from _encode(loaded, chunk, max_tokens)
 
-    for batch_ids in batches(sequences(), batch_size):
-        batch = trace(loaded, batch_ids)
+    for batch_items in batches(sequences(), batch_size):
+        batch = trace(loaded, [ids for _, ids in batch_items])
         if not isinstance(batch, BatchTrace):  # pragma: no cover - a list of sequences is always a batch
             raise TypeError(f"trace returned {type(batch).__name__} for a batch")
-        _add_batch(sums, batch, word_lookup)
+        text_of = torch.tensor([index for index, _ in batch_items])
+        _add_batch(sums, samples, batch, word_lookup, text_of, causal)
         bar.update(counter["seen"] - bar.n)
 
 
@@ -548,6 +809,21 @@ def _sum_across_processes(sums: dict[str, torch.Tensor], accelerator: Any) -> di
 
     on_device = {key: value.to(accelerator.device) for key, value in sums.items()}
     return {key: value.cpu() for key, value in reduce(on_device, reduction="sum").items()}
+
+
+def _gather_samples(samples: dict[str, torch.Tensor], accelerator: Any) -> dict[str, torch.Tensor]:
+    """The word samples of every process, merged (the first ``m`` texts per word; a no-op alone)."""
+    if not samples or accelerator is None or accelerator.num_processes == 1:
+        return samples
+    from accelerate.utils import gather
+
+    everyone = {key: gather(value.to(accelerator.device)).cpu() for key, value in samples.items()}
+    k = accelerator.num_processes
+    parts = [{key: value.chunk(k, dim=0)[p] for key, value in everyone.items()} for p in range(k)]
+    merged = parts[0]
+    for part in parts[1:]:
+        merged = _merge_samples(merged, part)
+    return merged
 
 
 def _failures_elsewhere(failed_here: bool, accelerator: Any) -> int:
@@ -569,6 +845,8 @@ def head_statistics(
     max_tokens: int | None = None,
     words: Sequence[str] = (),
     word_mev: bool = False,
+    word_samples: int = 0,
+    blocks: int = 0,
     text_column: str = "text",
     progress: bool = True,
     accelerator: Any = None,
@@ -588,6 +866,11 @@ def head_statistics(
         words: words whose self-similarity (and MEV) to accumulate, each one token of the model
             (see :func:`word_token_ids`).
         word_mev: also accumulate each word's ``[L + 1, d, d]`` Gram matrix, for :attr:`HeadStatistics.mev`.
+        word_samples: keep each word's representations at its first occurrence in each of the
+            first ``word_samples`` texts containing it (:meth:`HeadStatistics.word_samples`; float32,
+            ``W · m · (L + 1) · d · 4`` bytes).
+        blocks: also keep the attention and representation sums per block, text ``i`` in block
+            ``i mod blocks`` (0: none), for :meth:`HeadStatistics.bootstrap`.
         progress: show a ``tqdm`` bar (texts read) on the main process.
         accelerator: an ``accelerate.Accelerator``; process ``k`` of ``K`` traces items
             ``k, k + K, ...`` and the sums are added across processes. Every process gets the result.
@@ -604,11 +887,16 @@ def head_statistics(
     from tqdm.auto import tqdm
 
     _check_options(loaded, batch_size, max_tokens)
+    for name, value in (("word_samples", word_samples), ("blocks", blocks)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be an int >= 0, got {value!r}")
     word_lookup = word_token_ids(loaded, words)
     items, total = _corpus_items(corpus, text_column)
     index, count = (0, 1) if accelerator is None else (accelerator.process_index, accelerator.num_processes)
     config = loaded.model.config
-    sums = _empty_sums(loaded.n_layers, loaded.n_heads, int(config.hidden_size), len(words), word_mev)
+    d_model = int(config.hidden_size)
+    sums = _empty_sums(loaded.n_layers, loaded.n_heads, d_model, len(words), word_mev, blocks)
+    samples = _empty_samples(len(words), word_samples, loaded.n_layers + 1, d_model)
     counter = {"seen": 0}
     main = accelerator is None or accelerator.is_main_process
     error: BaseException | None = None
@@ -618,6 +906,7 @@ def head_statistics(
                 loaded,
                 _shard(items, index, count, counter),
                 sums,
+                samples,
                 batch_size=batch_size,
                 max_tokens=max_tokens,
                 word_lookup=word_lookup,
@@ -633,6 +922,83 @@ def head_statistics(
     if others:
         raise RuntimeError(f"head_statistics failed on {others} other process(es); see their error")
     sums = _sum_across_processes(sums, accelerator)
+    samples = _gather_samples(samples, accelerator)
     if counter["seen"] == 0:
         raise ValueError("corpus is empty: give at least one text")
-    return HeadStatistics(loaded.name, loaded.n_layers, loaded.n_heads, int(config.hidden_size), tuple(words), sums)
+    return HeadStatistics(loaded.name, loaded.n_layers, loaded.n_heads, d_model, tuple(words), sums, samples)
+
+
+# ---------------------------------------------------------------------------------------------
+# the book's real corpus: WordNet segments
+
+#: Clark et al. (2019) read 1,000 segments of at most 128 tokens; the book does the same on WordNet.
+WORDNET_SEGMENTS = 1000
+WORDNET_MAX_TOKENS = 128
+#: A word is tracked when it occurs in at least this many segments (and is sampled in exactly that many).
+WORDNET_MIN_TEXTS = 20
+
+
+def frequent_words(loaded: LoadedModel, texts: Sequence[str], min_texts: int) -> tuple[str, ...]:
+    """The words that are one token of the model and occur in at least ``min_texts`` of ``texts``.
+
+    A word here is a token that is alphabetic after the sub-word marks ``Ġ``/``▁`` are removed and
+    is not a WordPiece continuation (``##…``), lower-cased by the model's own tokenizer if it
+    lower-cases; counted as :func:`head_statistics` tracks it, by token id outside special tokens.
+    Sorted; an error if ``min_texts`` is not a positive int.
+    """
+    if isinstance(min_texts, bool) or not isinstance(min_texts, int) or min_texts < 1:
+        raise ValueError(f"min_texts must be a positive int, got {min_texts!r}")
+    tokenizer = _tokenizer(loaded)
+    in_texts: dict[int, int] = {}
+    for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]:
+        for token_id in set(ids):
+            in_texts[token_id] = in_texts.get(token_id, 0) + 1
+    words = []
+    for token_id, n in in_texts.items():
+        token = tokenizer.convert_ids_to_tokens(token_id)
+        word = token.removeprefix("Ġ").removeprefix("▁")
+        if n >= min_texts and word.isascii() and word.isalpha() and not token.startswith("##"):
+            words.append(word)
+    usable = []
+    for word in sorted(set(words)):
+        try:
+            word_token_ids(loaded, [word])
+        except ValueError:
+            continue  # e.g. a token that the tokenizer never produces for the word alone
+        usable.append(word)
+    return tuple(usable)
+
+
+def wordnet_statistics(
+    loaded: LoadedModel,
+    n_segments: int = WORDNET_SEGMENTS,
+    max_tokens: int = WORDNET_MAX_TOKENS,
+    min_texts: int = WORDNET_MIN_TEXTS,
+    *,
+    batch_size: int = 32,
+    progress: bool = False,
+) -> tuple[HeadStatistics, list[str]]:
+    """The book's paper-scale corpus statistics: WordNet 3.1 glosses and examples packed into
+    ``n_segments`` segments of at most ``max_tokens`` tokens (:func:`attention_study.wordnet.segments`,
+    counted with the model's tokenizer, special tokens included), streamed through
+    :func:`head_statistics` with every text its own block (``blocks = n_segments``), tracking the
+    :func:`frequent_words` of the segments (``min_texts``) with ``word_samples = min_texts``.
+
+    Returns:
+        ``(statistics, segments)``.
+    """
+    from . import wordnet
+
+    tokenizer = _tokenizer(loaded)
+    texts = list(wordnet.segments(lambda s: len(tokenizer(s)["input_ids"]), max_tokens=max_tokens, limit=n_segments))
+    words = frequent_words(loaded, texts, min_texts)
+    stats = head_statistics(
+        loaded,
+        texts,
+        batch_size=batch_size,
+        words=words,
+        word_samples=min_texts,
+        blocks=len(texts),
+        progress=progress,
+    )
+    return stats, texts
