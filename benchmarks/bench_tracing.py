@@ -147,7 +147,7 @@ def full_size_rows() -> list[dict]:
                                            text=True, check=True).stdout.strip().splitlines()[-1])
                 for kind in ("forward", "trace")}
         loaded, forward, ours = _full_size_calls(role)
-        baseline_s, ours_s = paired_medians(forward, ours, repeats=5, warmup=1)
+        baseline_s, ours_s = paired_medians(forward, ours, repeats=11, warmup=1)  # seconds per call: noisy
         t = ours()
         out.append({
             "name": (f"full size {loaded.name}, {t.n_tokens} tokens: trace() vs "
