@@ -277,8 +277,11 @@ def test_profiles_of_a_batch_equal_profiles_of_single_traces(tiny_bert_dir):
         where = st.locate_group(text, phrase, 1)
         ref = st.group_profile(st.window_vectors(t.contexts.numpy(), t.offsets, where), where.group)
         assert prof.distances.shape == (t.n_layers, t.n_heads, 1)
-        np.testing.assert_allclose(prof.distances, ref.distances, atol=1e-5)
-        np.testing.assert_allclose(prof.deaths, ref.deaths, atol=1e-5)
+        # float32 traces of a padded batch and of one text differ by round-off (other kernels, and on
+        # other CPUs other vector widths); scaled distances carry it at ~1e-5 relative (4e-5 measured
+        # under ATEN_CPU_CAPABILITY=default)
+        np.testing.assert_allclose(prof.distances, ref.distances, rtol=2e-4, atol=1e-5)
+        np.testing.assert_allclose(prof.deaths, ref.deaths, rtol=2e-4, atol=1e-5)
     with pytest.raises(ValueError, match="needs at least 4"):
         st.profiles_of(m, [("a dog", "a dog ran")], window=0, maxdim=1)
     assert st.fitting(m, ["a dog ran", " ".join(["cat"] * 36)], margin=5) == ["a dog ran"]
@@ -292,5 +295,5 @@ def test_planted_items_come_in_blocks_and_a_causal_prefix_changes_nothing(tiny_g
     assert [p for p, _ in items[2:]] == [controls["cutting corners"][0]] * 2 + [controls["cutting corners"][1]] * 2
     assert items[0][1] == "Ada a. Vel keeps cutting corners now."
     whole, cut = st.profiles_of(m, [("cutting corners", passages[0]), items[0]], window=1)
-    np.testing.assert_allclose(whole.distances, cut.distances, atol=1e-5)
-    np.testing.assert_allclose(whole.deaths, cut.deaths, atol=1e-5)
+    np.testing.assert_allclose(whole.distances, cut.distances, rtol=2e-4, atol=1e-5)  # round-off, as above
+    np.testing.assert_allclose(whole.deaths, cut.deaths, rtol=2e-4, atol=1e-5)
