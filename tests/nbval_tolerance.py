@@ -146,6 +146,8 @@ def pytest_configure(config: Any) -> None:
             aligned = [from_dict(_aligned_output(r, t)) for r, t in zip(ref, test, strict=True)]
             _record_tolerated(getattr(self, "nodeid", "cell"), test, aligned)
             test = aligned
+        else:  # nbval reports the difference itself, from notebook nodes (not plain dicts)
+            test = [from_dict(t) for t in test]
         return original(self, test, [from_dict(r) for r in ref], skip_compare)
 
     compare_outputs._with_tolerance = True  # type: ignore[attr-defined]

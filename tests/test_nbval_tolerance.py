@@ -73,3 +73,19 @@ def test_numbers_are_aligned_in_the_sanitized_text_so_random_ids_do_not_block_th
     clean_ref, clean_new = sanitized_text(ref, sanitize), sanitized_text(new, sanitize)
     assert _aligned_output(clean_ref, clean_new)["data"] == clean_ref["data"]
     assert sanitized_text(clean_ref, sanitize) == clean_ref             # idempotent, as nbval re-applies it
+
+
+def test_an_extra_output_is_reported_by_nbval_not_raised_by_the_plugin():
+    from types import SimpleNamespace
+
+    import nbval_tolerance
+    from nbval.plugin import IPyNbCell
+
+    nbval_tolerance.pytest_configure(None)
+    colors = SimpleNamespace(FAIL="", ENDC="", OKBLUE="")
+    cell = SimpleNamespace(sanitize=lambda text: text, nodeid="chapter::Cell 8", colors=colors,
+                           parent=SimpleNamespace(skip_compare=("metadata", "execution_count")))
+    ref = [{"output_type": "stream", "name": "stdout", "text": "ok\n"}]
+    test = [{"output_type": "stream", "name": "stderr", "text": "a warning\n"}, *ref]
+    assert IPyNbCell.compare_outputs(cell, test, ref) is False  # nbval's own verdict: outputs differ
+    assert "Unexpected output fields" in "".join(cell.comparison_traceback)

@@ -432,3 +432,20 @@ def test_trace_restores_the_models_attention_implementation_even_after_an_error(
         assert m.model.config._attn_implementation == "sdpa"
     finally:
         m.model.set_attn_implementation("eager")
+
+
+def test_ids_holding_the_pad_id_trace_without_a_missing_mask_warning(capfd):
+    import logging
+
+    loaded = load("tiny-gpt2")
+    pad = loaded.model.config.pad_token_id
+    assert pad is not None
+    ids = torch.tensor([pad, 5, 6, pad])
+    logging.Logger.warning_once.cache_clear()  # transformers warns once per message and process
+    with torch.no_grad():
+        loaded.model(input_ids=ids[None])  # the model itself warns without a mask: the check can see it
+    assert "attention_mask" in capfd.readouterr().err
+    logging.Logger.warning_once.cache_clear()
+    t = trace(loaded, ids)
+    assert "attention_mask" not in capfd.readouterr().err
+    assert t.n_tokens == 4

@@ -814,6 +814,12 @@ def _input_device(loaded: LoadedModel, device: str | torch.device | None) -> tor
     return target
 
 
+def _holds_pad_id(model: Any, ids: torch.Tensor | None) -> bool:
+    """Whether token ids ``ids`` ``[B, T]`` hold the model config's pad id (False without one)."""
+    pad = getattr(model.config, "pad_token_id", None)
+    return ids is not None and pad is not None and bool((ids == pad).any())
+
+
 def _position_ids(mask: torch.Tensor) -> torch.Tensor:
     """``[B, T]`` positions counting real tokens only (0, 1, ... on each item's real tokens)."""
     return (mask.long().cumsum(dim=1) - 1).clamp(min=0)
@@ -885,7 +891,9 @@ def _run(loaded: LoadedModel, encoded: _Encoded, device: torch.device) -> BatchT
     padded = not bool(mask.all())
     if padded and family in ("gpt2", "bert"):
         inputs["position_ids"] = _position_ids(mask)
-    elif not padded:  # an all-ones mask is the model's default: skip building it into the masks
+    elif not padded and not _holds_pad_id(model, inputs.get("input_ids")):
+        # an all-ones mask is the model's default: skip building it into the masks (kept where an id
+        # equals the pad id, for which transformers warns about a missing mask)
         inputs.pop("attention_mask", None)
     inputs = {key: value.to(device) for key, value in inputs.items()}
 
