@@ -434,18 +434,37 @@ def test_trace_restores_the_models_attention_implementation_even_after_an_error(
         m.model.set_attn_implementation("eager")
 
 
-def test_ids_holding_the_pad_id_trace_without_a_missing_mask_warning(capfd):
+def test_ids_holding_the_pad_id_trace_without_a_missing_mask_warning():
     import logging
+
+    from transformers.utils import logging as hf_logging
+
+    class Recorder(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.WARNING)
+            self.messages: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage())
 
     loaded = load("tiny-gpt2")
     pad = loaded.model.config.pad_token_id
     assert pad is not None
     ids = torch.tensor([pad, 5, 6, pad])
-    logging.Logger.warning_once.cache_clear()  # transformers warns once per message and process
-    with torch.no_grad():
-        loaded.model(input_ids=ids[None])  # the model itself warns without a mask: the check can see it
-    assert "attention_mask" in capfd.readouterr().err
-    logging.Logger.warning_once.cache_clear()
-    t = trace(loaded, ids)
-    assert "attention_mask" not in capfd.readouterr().err
+    recorder, library = Recorder(), hf_logging.get_logger("transformers")
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_warning()
+    library.addHandler(recorder)
+    try:
+        logging.Logger.warning_once.cache_clear()  # transformers warns once per message and process
+        with torch.no_grad():
+            loaded.model(input_ids=ids[None])  # the model itself warns without a mask: the check sees it
+        assert any("attention_mask" in m for m in recorder.messages)
+        recorder.messages.clear()
+        logging.Logger.warning_once.cache_clear()
+        t = trace(loaded, ids)
+        assert not any("attention_mask" in m for m in recorder.messages)
+    finally:
+        library.removeHandler(recorder)
+        hf_logging.set_verbosity(level)
     assert t.n_tokens == 4
