@@ -39,9 +39,11 @@ models: setup
 	$(BIN)/python -m attention_study.zoo train
 
 ## Retrain seed 0 of each trained model from scratch (minutes) and check the recipe's bars; prints
-## whether the bytes equal the shipped weights on this processor. Exit 1 if a bar is missed.
+## whether the bytes equal the shipped weights on this processor. Exit 1 if a bar is missed. Then
+## the same for the symmetry chapter's p4 digit classifiers (seed 0 of each variant, about a minute).
 verify-models: setup
 	$(BIN)/python -m attention_study.zoo verify
+	$(BIN)/python -m attention_study.zoo.gsa verify
 
 ## The site's browser assets (MathJax; require.js, d3 and jQuery for bertviz's views, which notebooks
 ## inline too), pinned by site/package-lock.json, into site/node_modules.
