@@ -79,6 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     flush=True,
                 )
             failed += [f"{name} seed {seed}: {k}" for k, (_, ok) in bar_results(record).items() if not ok]
+    return report_bars(failed)
+
+
+def report_bars(failed: Sequence[str]) -> int:
+    """Print the bars missed (``"<model> seed <k>: <bar>"``) or that every bar was met; the exit status."""
     if failed:
         print("bars missed: " + "; ".join(failed), flush=True)
         return 1

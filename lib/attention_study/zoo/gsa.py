@@ -30,6 +30,7 @@ from attention_study import gsa_classifier as gc
 from attention_study.models import file_sha256
 from attention_study.zoo import store
 from attention_study.zoo.cache import PROVENANCE_FILE, WEIGHTS_FILE
+from attention_study.zoo.cli import report_bars
 from attention_study.zoo.determinism import _cosine_lr, _deterministic, _machine, _versions
 from attention_study.zoo.recipes import VisionRecipe, _check_positive
 from attention_study.zoo.vision import _digits_split
@@ -227,7 +228,7 @@ def ship(variant: str, seed: int, log: Callable[[dict], None] | None = None) -> 
     folder = shipped_dir(variant, seed)
     _write(folder, model, record)
     manifest = _manifest()
-    manifest.setdefault(variant, {})[str(seed)] = {p.name: file_sha256(p) for p in sorted(folder.iterdir())}
+    manifest.setdefault(variant, {})[str(seed)] = store.file_digests(folder)
     (_root() / store.MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return record
 
@@ -244,14 +245,7 @@ def provenance(variant: str, seed: int) -> dict[str, Any]:
             f"{GSA_NAME} {variant} seed {seed} is not shipped; shipped seeds: {list(shipped_seeds(variant))}"
         )
     folder = shipped_dir(variant, seed)
-    for file, digest in sorted(expected.items()):
-        path = folder / file
-        found = file_sha256(path) if path.is_file() else "missing"
-        if found != digest:
-            raise store.ShippedWeightsError(
-                f"shipped weights of {GSA_NAME} {variant} seed {seed} are damaged: {path} has sha256 {found}, "
-                f"the manifest records {digest}. Restore the repository copy (git checkout -- {folder})."
-            )
+    store.check_files(f"{GSA_NAME} {variant} seed {seed}", folder, expected, f"git checkout -- {folder}")
     return json.loads((folder / PROVENANCE_FILE).read_text())
 
 
@@ -340,11 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 flush=True,
             )
             failed += [f"{variant} seed {seed}: {k}" for k, (_, ok) in bars.items() if not ok]
-    if failed:
-        print("bars missed: " + "; ".join(failed), flush=True)
-        return 1
-    print("every bar met", flush=True)
-    return 0
+    return report_bars(failed)
 
 
 if __name__ == "__main__":

@@ -73,16 +73,31 @@ def _verified_shipped(name: str, seed: int) -> dict[str, Any]:
     folder = shipped_dir(name, seed)
     if expected is None:
         raise ShippedWeightsError(f"{name} seed {seed} is not shipped; shipped seeds: {list(shipped_seeds(name))}")
+    restore = f"git checkout -- {SHIPPED_ROOT.name}) or retrain into the cache with `make models`"
+    check_files(f"{name} seed {seed}", folder, expected, restore)
+    return json.loads((folder / PROVENANCE_FILE).read_text())
+
+
+def check_files(label: str, folder: Path, expected: dict[str, str], restore: str) -> None:
+    """Check every file of ``folder`` named in ``expected`` (``{file: sha256}``) against its digest.
+
+    Raises:
+        ShippedWeightsError: naming ``label``, the first missing or damaged file and ``restore``
+            (how to get a good copy back).
+    """
     for file, digest in sorted(expected.items()):
         path = folder / file
         found = file_sha256(path) if path.is_file() else "missing"
         if found != digest:
             raise ShippedWeightsError(
-                f"shipped weights of {name} seed {seed} are damaged: {path} has sha256 {found}, "
-                f"the manifest records {digest}. Restore the repository copy "
-                f"(git checkout -- {SHIPPED_ROOT.name}) or retrain into the cache with `make models`."
+                f"shipped weights of {label} are damaged: {path} has sha256 {found}, "
+                f"the manifest records {digest}. Restore the repository copy ({restore})."
             )
-    return json.loads((folder / PROVENANCE_FILE).read_text())
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    """``{file name: sha256}`` of every file directly in ``folder`` (a manifest entry)."""
+    return {p.name: file_sha256(p) for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 def ship(name: str, seed: int, log: Callable[[dict], None] | None = None) -> dict[str, Any]:
@@ -100,7 +115,7 @@ def _record_shipped(name: str, seed: int) -> None:
     """Write the SHA-256 of every file of a shipped folder into the manifest."""
     folder = shipped_dir(name, seed)
     manifest = _manifest()
-    manifest.setdefault(name, {})[str(seed)] = {p.name: file_sha256(p) for p in sorted(folder.iterdir()) if p.is_file()}
+    manifest.setdefault(name, {})[str(seed)] = file_digests(folder)
     SHIPPED_ROOT.mkdir(parents=True, exist_ok=True)
     (SHIPPED_ROOT / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
