@@ -217,8 +217,7 @@ def merge_heights(dist: np.ndarray) -> np.ndarray:
     that length would otherwise be kept or dropped by float32 rounding, and so differ between
     processors whose kernels round the inputs differently in the last bit.
     """
-    d = _check_distances(dist, 0)
-    return np.sort(linkage(squareform(d, checks=False), method="single")[:, 2])
+    return np.sort(_single_linkage_tree(_check_distances(dist, 0))[:, 2])
 
 
 def h0_scale(deaths: np.ndarray, rule: str = "largest_gap", q: float = 0.5) -> float:
@@ -254,10 +253,19 @@ def single_linkage_labels(dist: np.ndarray, scale: float) -> np.ndarray:
     Two points share a label when a chain of links each shorter than or equal to ``scale`` joins
     them — the connected components of the Vietoris–Rips complex at filtration value ``scale``.
     """
-    d = _check_distances(dist, 0)
+    return _cut(_single_linkage_tree(_check_distances(dist, 0)), scale)
+
+
+def _single_linkage_tree(dist: np.ndarray) -> np.ndarray:
+    """scipy's single-linkage matrix ``[n - 1, 4]`` of a checked distance matrix ``[n, n]``."""
+    return linkage(squareform(dist, checks=False), method="single")
+
+
+def _cut(tree: np.ndarray, scale: float) -> np.ndarray:
+    """Labels ``[n]`` of a single-linkage ``tree`` cut at ``scale`` (see :func:`single_linkage_labels`)."""
     if not np.isfinite(scale) or scale < 0:
         raise ValueError(f"scale must be finite and >= 0, got {scale}")
-    raw = fcluster(linkage(squareform(d, checks=False), method="single"), t=scale, criterion="distance")
+    raw = fcluster(tree, t=scale, criterion="distance")
     _, first = np.unique(raw, return_index=True)
     order = {lab: k for k, lab in enumerate(raw[np.sort(first)])}
     return np.array([order[r] for r in raw], dtype=np.int64)
@@ -366,10 +374,10 @@ def extract_phrases(
         raise ValueError(f"word_vecs must be [word, dim] with one row per word ({len(spans)}), got {x.shape}")
     if len(spans) < 2:
         return []
-    dist = pairwise_distances(x, metric)
-    scale = h0_scale(merge_heights(dist), rule=rule, q=q)
-    labels = single_linkage_labels(dist, scale)
-    merge = squareform(cophenet(linkage(squareform(dist, checks=False), method="single")))
+    tree = _single_linkage_tree(_check_distances(pairwise_distances(x, metric), 0))  # one tree for all three
+    scale = h0_scale(tree[:, 2], rule=rule, q=q)
+    labels = _cut(tree, scale)
+    merge = squareform(cophenet(tree))
     words = [text[s:e].lower() for s, e in spans]
     out: dict[str, Phrase] = {}
     for a, b in consecutive_runs(labels, min_len=1):
